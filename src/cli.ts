@@ -1,0 +1,174 @@
+/**
+ * The command line: parses flags (commander) into `PipelineOptions`, runs the pipeline,
+ * prints the summary, and turns the outcome into an exit code:
+ * 0 when the run finished (row failures are in the summary), 2 for usage or input
+ * errors found at start, 1 for a fatal error mid-run.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { UsageError, errorMessage } from './errors.js';
+import { DEFAULT_COLUMNS, DEFAULT_USER_AGENT, VERSION, type PipelineOptions } from './options.js';
+import { formatSummary, runPipeline } from './pipeline.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FATAL = 1;
+export const EXIT_USAGE = 2;
+
+interface Flags {
+  input?: string;
+  inputFormat?: 'ndjson' | 'csv' | 'parquet';
+  output: string;
+  idColumn: string;
+  urlColumn: string;
+  captionColumn: string;
+  fallbackCaptionColumn: string;
+  widthColumn: string;
+  heightColumn: string;
+  concurrency?: number;
+  timeout?: number;
+  maxBytes?: number;
+  retries?: number;
+  retryDelay?: number;
+  userAgent?: string;
+  resolution?: number;
+  format?: 'png' | 'jpeg' | 'webp';
+  quality?: number;
+  pngCompression?: number;
+  maxPixels?: number;
+  imageConcurrency?: number;
+  sink: string;
+  results?: string;
+  summary?: string;
+  quiet?: boolean;
+  logEvery?: number;
+}
+
+export function buildCommand(): Command {
+  return new Command()
+    .name('photo-concept-pipeline')
+    .description(
+      'Fetch the images of a list of URLs with captions, resize them and write a training-ready dataset.\n' +
+        'Rows come from --input (NDJSON, CSV or Parquet) or as NDJSON on standard input.',
+    )
+    .version(VERSION)
+    .usage('--output DIR [--input FILE] [options]')
+    .addOption(new Option('-i, --input <file>', 'rows to read: .parquet, .csv or NDJSON (default: standard input)'))
+    .addOption(new Option('--input-format <format>', 'input format (default: from the file name, else ndjson)').choices(['ndjson', 'csv', 'parquet']))
+    .requiredOption('-o, --output <dir>', 'folder to write the dataset into (created if missing)')
+    .option('--id-column <name>', 'column holding the sample id', DEFAULT_COLUMNS.id)
+    .option('--url-column <name>', 'column holding the image URL', DEFAULT_COLUMNS.url)
+    .option('--caption-column <name>', 'column holding the caption', DEFAULT_COLUMNS.caption)
+    .option('--fallback-caption-column <name>', 'caption used when the caption is null or empty', DEFAULT_COLUMNS.fallbackCaption)
+    .option('--width-column <name>', 'column holding the original width (optional)', DEFAULT_COLUMNS.width)
+    .option('--height-column <name>', 'column holding the original height (optional)', DEFAULT_COLUMNS.height)
+    .option('-c, --concurrency <n>', 'requests in flight at once (default: 16)', integer)
+    .option('--timeout <seconds>', 'total deadline for one request, connect to last byte (default: 60)', seconds)
+    .option('--max-bytes <size>', 'largest body accepted, e.g. 64MiB; enforced while it streams (default: 64MiB)', byteSize)
+    .option('--retries <n>', 'extra attempts after a transient failure (default: 3)', integer)
+    .option('--retry-delay <seconds>', 'first backoff before a retry, doubled each time (default: 1)', seconds)
+    .option('--user-agent <text>', `User-Agent header (default: "${DEFAULT_USER_AGENT}")`)
+    .option('-r, --resolution <px>', 'shorter side after resizing, each side then rounded to a multiple of 64 (default: 1024)', integer)
+    .addOption(new Option('-f, --format <format>', 'output image format (default: png)').choices(['png', 'jpeg', 'webp']))
+    .option('-q, --quality <n>', 'jpeg or webp quality, 1-100 (default: jpeg 95, webp 90)', integer)
+    .option('--png-compression <level>', 'png zlib level, 0 fastest to 9 smallest (default: 6)', integer)
+    .option('--max-pixels <n>', 'refuse images with more pixels than this, read from the header (default: 100000000)', integer)
+    .option('--image-concurrency <n>', 'images decoded at once (default: number of cores)', integer)
+    .option('--sink <name|module>', 'where samples go: dir, null, or a sink module path or package', 'dir')
+    .option('--results <file>', 'write one NDJSON line per row: id, url, status, reason, size')
+    .option('--summary <file>', 'write the run summary as JSON')
+    .option('--quiet', 'print only errors and the final summary')
+    .option('--log-every <seconds>', 'seconds between progress lines, 0 for none (default: 60)', seconds)
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+}
+
+export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): PipelineOptions {
+  const defined = <T extends object>(value: T): T =>
+    Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+  return {
+    output: flags.output,
+    input: defined({
+      path: flags.input,
+      format: flags.inputFormat,
+      stream: flags.input === undefined ? (stdin as import('node:stream').Readable) : undefined,
+      columns: {
+        id: flags.idColumn,
+        url: flags.urlColumn,
+        caption: flags.captionColumn,
+        fallbackCaption: flags.fallbackCaptionColumn,
+        width: flags.widthColumn,
+        height: flags.heightColumn,
+      },
+    }),
+    fetch: defined({
+      concurrency: flags.concurrency,
+      timeoutMs: flags.timeout,
+      maxBytes: flags.maxBytes,
+      retries: flags.retries,
+      retryDelayMs: flags.retryDelay,
+      userAgent: flags.userAgent,
+    }),
+    image: defined({
+      resolution: flags.resolution,
+      format: flags.format,
+      quality: flags.quality,
+      pngCompressionLevel: flags.pngCompression,
+      maxPixels: flags.maxPixels,
+      concurrency: flags.imageConcurrency,
+    }),
+    sink: flags.sink,
+    report: defined({
+      resultsPath: flags.results,
+      summaryPath: flags.summary,
+      quiet: flags.quiet,
+      logEveryMs: flags.logEvery,
+    }),
+  };
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const command = buildCommand();
+  let flags: Flags;
+  try {
+    command.parse([...argv], { from: 'user' });
+    flags = command.opts<Flags>();
+    if (command.args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(command.args[0])}`);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE; // commander already printed it
+    }
+    process.stderr.write(`error: ${errorMessage(error)}\n`);
+    return EXIT_USAGE;
+  }
+
+  try {
+    const summary = await runPipeline(toPipelineOptions(flags, process.stdin));
+    process.stderr.write(`${formatSummary(summary, flags.output)}\n`);
+    return EXIT_OK;
+  } catch (error) {
+    process.stderr.write(`error: ${errorMessage(error)}\n`);
+    return error instanceof UsageError ? EXIT_USAGE : EXIT_FATAL;
+  }
+}
+
+function integer(value: string): number {
+  const number = Number(value);
+  if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(number)) throw new InvalidArgumentError('expected a whole number');
+  return number;
+}
+
+/** Seconds (fractions allowed) to milliseconds. */
+function seconds(value: string): number {
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isFinite(number) || number < 0) throw new InvalidArgumentError('expected seconds, e.g. 30 or 0.5');
+  return Math.round(number * 1000);
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3 };
+
+/** A byte count with an optional unit: 1048576, 64MiB, 10MB, 512k. */
+function byteSize(value: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = UNITS[match?.[2]?.toLowerCase() ?? 'x'];
+  if (!match || unit === undefined) throw new InvalidArgumentError('expected a size such as 1048576, 64MiB or 10MB');
+  return Math.round(Number(match[1]) * unit);
+}

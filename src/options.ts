@@ -1,0 +1,182 @@
+/**
+ * One options object for the whole run. The CLI (or a library caller) gives a partial
+ * `PipelineOptions`; `resolveOptions` fills defaults, validates once and freezes the
+ * result. Stages receive only the part they need and never read argv or the environment.
+ */
+import { availableParallelism } from 'node:os';
+import type { Readable } from 'node:stream';
+import type { ImageFormat } from './types.js';
+import type { SinkFactory } from './sinks/contract.js';
+import { UsageError } from './errors.js';
+
+export type InputFormat = 'ndjson' | 'csv' | 'parquet';
+
+export interface ColumnNames {
+  readonly id: string;
+  readonly url: string;
+  readonly caption: string;
+  readonly fallbackCaption: string;
+  readonly width: string;
+  readonly height: string;
+}
+
+export interface InputOptions {
+  /** A file to read; when absent, rows come from `stream` (the CLI passes stdin). */
+  readonly path?: string;
+  readonly stream?: Readable;
+  readonly format: InputFormat;
+  readonly columns: ColumnNames;
+}
+
+export interface FetchOptions {
+  /** Requests in flight at once. */
+  readonly concurrency: number;
+  /** Total deadline for one request, connection to last byte, in milliseconds. */
+  readonly timeoutMs: number;
+  /** A body larger than this is abandoned while it streams. */
+  readonly maxBytes: number;
+  /** Extra attempts after a transient failure (timeouts, resets, 5xx, 429, truncated bodies). */
+  readonly retries: number;
+  /** The first backoff before a retry; each further retry doubles it (with jitter). */
+  readonly retryDelayMs: number;
+  readonly userAgent: string;
+}
+
+export interface ImageOptions {
+  /** The shorter side after resizing, before rounding. */
+  readonly resolution: number;
+  /** Each side is rounded to the nearest multiple of this. */
+  readonly round: number;
+  readonly format: ImageFormat;
+  /** Quality for jpeg and webp. */
+  readonly quality: number;
+  /** zlib level for png, 0 (fastest, largest) to 9 (slowest, smallest). */
+  readonly pngCompressionLevel: number;
+  /** Refuse images whose header declares more pixels than this, before decoding. */
+  readonly maxPixels: number;
+  /** Images decoded and encoded at once. */
+  readonly concurrency: number;
+}
+
+export interface ReportOptions {
+  readonly resultsPath?: string;
+  readonly summaryPath?: string;
+  readonly quiet: boolean;
+  /** Interval between plain progress lines on stderr; 0 turns them off. */
+  readonly logEveryMs: number;
+}
+
+export interface Options {
+  readonly input: InputOptions;
+  readonly fetch: FetchOptions;
+  readonly image: ImageOptions;
+  /** `dir`, `null`, a module path or package name, or a factory (from code). */
+  readonly sink: string | SinkFactory;
+  readonly output: string;
+  readonly report: ReportOptions;
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends Function ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+/** What a caller may pass: every field optional except `output`. */
+export type PipelineOptions = DeepPartial<Options> & { readonly output: string };
+
+export const VERSION = '0.1.0';
+export const REPOSITORY = 'https://github.com/photo-concept-pipeline/photo-concept-pipeline';
+export const DEFAULT_USER_AGENT = `photo-concept-pipeline/${VERSION} (+${REPOSITORY})`;
+
+export const DEFAULT_COLUMNS: ColumnNames = Object.freeze({
+  id: 'id',
+  url: 'url',
+  caption: 'cogvlm_caption',
+  fallbackCaption: 'tags',
+  width: 'width',
+  height: 'height',
+});
+
+export const DEFAULT_QUALITY: Readonly<Record<ImageFormat, number>> = { png: 100, jpeg: 95, webp: 90 };
+
+const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
+const INPUT_FORMATS: readonly InputFormat[] = ['ndjson', 'csv', 'parquet'];
+
+/** The input format a file name implies, or NDJSON. */
+export function inferInputFormat(path: string | undefined): InputFormat {
+  if (path === undefined) return 'ndjson';
+  const lower = path.toLowerCase();
+  if (lower.endsWith('.parquet')) return 'parquet';
+  if (lower.endsWith('.csv')) return 'csv';
+  return 'ndjson';
+}
+
+export function resolveOptions(given: PipelineOptions): Options {
+  if (!given.output) throw new UsageError('--output is required: the folder to write the dataset into');
+  const path = given.input?.path;
+  const format = given.input?.format ?? inferInputFormat(path);
+  oneOf('--input-format', format, INPUT_FORMATS);
+  const imageFormat = given.image?.format ?? 'png';
+  oneOf('--format', imageFormat, IMAGE_FORMATS);
+
+  const options: Options = {
+    input: {
+      ...(path === undefined ? {} : { path }),
+      ...(given.input?.stream === undefined ? {} : { stream: given.input.stream }),
+      format,
+      columns: { ...DEFAULT_COLUMNS, ...stripUndefined(given.input?.columns ?? {}) },
+    },
+    fetch: {
+      concurrency: integer('--concurrency', given.fetch?.concurrency ?? 16, 1, 1024),
+      timeoutMs: integer('--timeout', given.fetch?.timeoutMs ?? 60_000, 1, 24 * 3600_000),
+      maxBytes: integer('--max-bytes', given.fetch?.maxBytes ?? 64 * 1024 * 1024, 1, 2 ** 31 - 1),
+      retries: integer('--retries', given.fetch?.retries ?? 3, 0, 100),
+      retryDelayMs: integer('--retry-delay', given.fetch?.retryDelayMs ?? 1000, 0, 3600_000),
+      userAgent: given.fetch?.userAgent ?? DEFAULT_USER_AGENT,
+    },
+    image: {
+      resolution: integer('--resolution', given.image?.resolution ?? 1024, 8, 65_536),
+      round: integer('--round', given.image?.round ?? 64, 1, 4096),
+      format: imageFormat,
+      quality: integer('--quality', given.image?.quality ?? DEFAULT_QUALITY[imageFormat], 1, 100),
+      pngCompressionLevel: integer('--png-compression', given.image?.pngCompressionLevel ?? 6, 0, 9),
+      maxPixels: integer('--max-pixels', given.image?.maxPixels ?? 100_000_000, 1, Number.MAX_SAFE_INTEGER),
+      concurrency: integer('--image-concurrency', given.image?.concurrency ?? availableParallelism(), 1, 256),
+    },
+    sink: given.sink ?? 'dir',
+    output: given.output,
+    report: {
+      ...(given.report?.resultsPath === undefined ? {} : { resultsPath: given.report.resultsPath }),
+      ...(given.report?.summaryPath === undefined ? {} : { summaryPath: given.report.summaryPath }),
+      quiet: given.report?.quiet ?? false,
+      logEveryMs: integer('--log-every', given.report?.logEveryMs ?? 60_000, 0, 24 * 3600_000),
+    },
+  };
+  return deepFreeze(options);
+}
+
+function integer(flag: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): asserts value is T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value) && !isStream(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function isStream(value: object): boolean {
+  return typeof (value as { pipe?: unknown }).pipe === 'function';
+}

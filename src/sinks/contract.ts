@@ -1,0 +1,62 @@
+/**
+ * The one sink contract. Built-in sinks (`dir`, `null`) implement exactly what a user's
+ * module does: a factory that opens the sink, `write` for each sample, `close` once.
+ *
+ * A sink is told what to write and says when it has written it; it knows nothing about
+ * fetching or decoding. `write` returns a promise: the pipeline keeps at most
+ * `concurrency` writes pending, so a slow sink slows the whole pipeline instead of
+ * letting samples pile up in memory.
+ */
+import type { ImageFormat } from '../types.js';
+
+/** One training sample, ready to store. */
+export interface Sample {
+  /** The row's id; already checked to be safe as a file name. */
+  readonly id: string;
+  /** The caption on one line (newlines folded to spaces). */
+  readonly caption: string;
+  /** The encoded image file. */
+  readonly image: Buffer;
+  readonly format: ImageFormat;
+  /** The usual file extension for `format`: png, jpg or webp. */
+  readonly extension: string;
+  /** Size of the stored image. */
+  readonly width: number;
+  readonly height: number;
+  /** Size of the fetched image, after EXIF orientation. */
+  readonly originalWidth: number;
+  readonly originalHeight: number;
+  readonly url: string;
+  /** Every column read from the source row. */
+  readonly row: Readonly<Record<string, unknown>>;
+}
+
+export interface SinkWriteResult {
+  /** Bytes stored for this sample (for the summary); defaults to the image's size. */
+  readonly bytesWritten?: number;
+}
+
+export interface Sink {
+  /**
+   * Store one sample. Resolve only once it is written (so a crash after the promise
+   * settles does not lose it). Reject to fail this sample; reject with an error whose
+   * `code` is ENOSPC, EDQUOT, EROFS, EACCES or EPERM (or a `SinkError`) to stop the run.
+   */
+  write(sample: Sample): Promise<SinkWriteResult | void>;
+  /** Called once, after the last write has settled. Flush and release everything. */
+  close(): Promise<void>;
+  /** How many writes may be pending at once. Default 1. */
+  readonly concurrency?: number;
+}
+
+/** What a sink factory is given when the run opens it. */
+export interface SinkContext {
+  /** The `--output` folder (created before the sink is opened). */
+  readonly output: string;
+  readonly format: ImageFormat;
+  /** Writes a line to the run's log (stderr), unless --quiet. */
+  readonly log: (message: string) => void;
+}
+
+/** A sink module's default export (or its `createSink` export). */
+export type SinkFactory = (context: SinkContext) => Sink | Promise<Sink>;

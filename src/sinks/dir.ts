@@ -1,0 +1,25 @@
+/**
+ * The `dir` sink: a flat folder of `{id}.{ext}` images with `{id}.txt` captions, the
+ * layout SimpleTuner and the reference downloader use. Both files go through a temporary
+ * name and a rename; the caption is renamed first, so an image on disk always has its
+ * caption beside it.
+ */
+import type { Sink, SinkFactory } from './contract.js';
+import { removeStaleTemporaryFiles, writeFilesAtomically } from '../util/atomic-file.js';
+
+export const createDirSink: SinkFactory = async ({ output, log }): Promise<Sink> => {
+  const removed = await removeStaleTemporaryFiles(output);
+  if (removed > 0) log(`removed ${removed} temporary file(s) left by an earlier run`);
+  return {
+    // Writes are small and independent; a few at once keep the disk busy.
+    concurrency: 8,
+    async write(sample) {
+      const bytesWritten = await writeFilesAtomically(output, [
+        [`${sample.id}.txt`, sample.caption],
+        [`${sample.id}.${sample.extension}`, sample.image],
+      ]);
+      return { bytesWritten };
+    },
+    async close() {},
+  };
+};

@@ -1,0 +1,45 @@
+/**
+ * CSV rows with a header line, parsed by csv-parse (quoted fields may hold commas,
+ * quotes and newlines, as captions do). A record that cannot be parsed (wrong number
+ * of fields, a stray quote) becomes a `bad_row` failure naming its record and line.
+ */
+import type { Readable } from 'node:stream';
+import { parse, type CsvError } from 'csv-parse';
+import { failed, type Failed } from '../types.js';
+import type { NumberedRecord } from './ndjson.js';
+import type { RawRecord } from './normalize.js';
+
+export async function* readCsv(
+  input: Readable,
+  checkHeader: (columns: readonly string[]) => void,
+): AsyncGenerator<NumberedRecord | Failed> {
+  // Both callbacks run in parse order, so a record's number counts the bad records
+  // before it even when good records are still buffered downstream.
+  let badRecords = 0;
+  const skipped: Failed[] = [];
+  const parser = input.pipe(
+    parse({
+      bom: true,
+      skip_empty_lines: true,
+      skip_records_with_error: true,
+      columns: (header: string[]) => {
+        checkHeader(header);
+        return header;
+      },
+      on_record: (record: RawRecord, context): NumberedRecord => ({ index: context.records + badRecords, record }),
+      on_skip: (error: CsvError | undefined) => {
+        badRecords++;
+        const index = Number(error?.records ?? 0) + badRecords;
+        const line = error?.lines === undefined ? '' : ` (line ${error.lines})`;
+        skipped.push(failed({ index }, 'bad_row', `record ${index}${line}: ${error?.message ?? 'unparseable'}`));
+        return undefined;
+      },
+    }),
+  );
+  input.once('error', (error) => parser.destroy(error));
+  for await (const numbered of parser as AsyncIterable<NumberedRecord>) {
+    yield* skipped.splice(0);
+    yield numbered;
+  }
+  yield* skipped.splice(0);
+}

@@ -1,0 +1,102 @@
+/**
+ * Turns one raw record (from any input format) into a `Row`, or a `failed` item that
+ * names the row and says what is wrong with it. The same rules hold for NDJSON, CSV
+ * and Parquet, so the three formats give identical rows.
+ */
+import type { ColumnNames } from '../options.js';
+import { failed, type Failed, type Row } from '../types.js';
+import { unsafeIdReason } from '../util/safe-id.js';
+
+export type RawRecord = Record<string, unknown>;
+
+export function normalizeRecord(record: RawRecord, index: number, columns: ColumnNames): Row | Failed {
+  const id = scalarText(record[columns.id]);
+  const rawUrl = record[columns.url];
+  const url = typeof rawUrl === 'string' ? rawUrl.trim() : undefined;
+  const ref = { index, ...(id === undefined ? {} : { id }), ...(url ? { url } : {}) };
+
+  if (id === undefined) return failed(ref, 'bad_row', `row ${index}: no id in column "${columns.id}"`);
+  if (!url) return failed(ref, 'bad_row', `row ${index} (id ${id}): no url in column "${columns.url}"`);
+  const unsafe = unsafeIdReason(id);
+  if (unsafe) return failed(ref, 'unsafe_id', `row ${index}: id ${JSON.stringify(id)} cannot be a file name: ${unsafe}`);
+  const urlProblem = checkUrl(url);
+  if (urlProblem) return failed(ref, 'bad_url', `row ${index} (id ${id}): ${urlProblem}`);
+
+  const width = positiveNumber(record[columns.width]);
+  const height = positiveNumber(record[columns.height]);
+  return {
+    index,
+    id,
+    url,
+    caption: foldNewlines(captionText(record[columns.caption]) || captionText(record[columns.fallbackCaption])),
+    ...(width === undefined ? {} : { width }),
+    ...(height === undefined ? {} : { height }),
+    columns: plainColumns(record),
+  };
+}
+
+/** Only http and https are fetched; anything else is refused per row. */
+export function checkUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `url ${JSON.stringify(truncate(url))} is not a valid URL`;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    return `url ${JSON.stringify(truncate(url))} is not http or https`;
+  }
+  return undefined;
+}
+
+/** SimpleTuner reads one caption per line, so a caption file must be one line. */
+export function foldNewlines(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+function scalarText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value.trim() === '' ? undefined : value.trim();
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
+}
+
+/** Captions are text; tags may be a list (Parquet list column, JSON array). */
+function captionText(value: unknown): string {
+  if (typeof value === 'string') return value.trim();
+  if (Array.isArray(value)) return value.map(captionText).filter(Boolean).join(', ');
+  if (value !== null && typeof value === 'object' && typeof (value as { toArray?: unknown }).toArray === 'function') {
+    return captionText(Array.from((value as { toArray(): ArrayLike<unknown> }).toArray()));
+  }
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  return '';
+}
+
+function positiveNumber(value: unknown): number | undefined {
+  const number = typeof value === 'bigint' ? Number(value) : typeof value === 'string' ? Number(value) : value;
+  return typeof number === 'number' && Number.isFinite(number) && number > 0 ? number : undefined;
+}
+
+/** Source columns as JSON-safe values, for sinks and `--results`. */
+function plainColumns(record: RawRecord): RawRecord {
+  let copy: RawRecord | undefined;
+  for (const [key, value] of Object.entries(record)) {
+    if (typeof value === 'bigint' || (value !== null && typeof value === 'object' && !Array.isArray(value))) {
+      copy ??= { ...record };
+      copy[key] = typeof value === 'bigint' ? (Number.isSafeInteger(Number(value)) ? Number(value) : value.toString()) : jsonSafe(value);
+    }
+  }
+  return copy ?? record;
+}
+
+function jsonSafe(value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && typeof (value as { toArray?: unknown }).toArray === 'function') {
+    return Array.from((value as { toArray(): ArrayLike<unknown> }).toArray(), jsonSafe);
+  }
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+function truncate(text: string, max = 120): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

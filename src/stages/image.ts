@@ -1,0 +1,26 @@
+/**
+ * Stage 3, decode and resize: `fetched` items in, `encoded` items or `failed` items out,
+ * as many images at once as the machine has cores (each libvips pipeline runs on one
+ * libuv worker thread). The fetched body is dropped as soon as the image is encoded.
+ */
+import { encodeImage } from '../image/encode.js';
+import type { ImageOptions } from '../options.js';
+import { failed, type Item } from '../types.js';
+import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
+
+export function imageStage(options: ImageOptions): AsyncTransform<Item, Item> {
+  return mapConcurrent(async (item: Item): Promise<Item> => {
+    if (item.kind !== 'fetched') return item;
+    const { row, attempts, bytesFetched } = item;
+    const result = await encodeImage(item.body, options);
+    if (!result.ok) {
+      return failed(row, result.reason, `row ${row.index} (id ${row.id}): ${row.url}: ${result.detail}`, { attempts, bytesFetched });
+    }
+    return { kind: 'encoded', row, attempts, bytesFetched, ...withoutOk(result) };
+  }, options.concurrency);
+}
+
+function withoutOk<T extends { ok: true }>(result: T): Omit<T, 'ok'> {
+  const { ok: _ok, ...rest } = result;
+  return rest;
+}

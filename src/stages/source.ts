@@ -1,0 +1,78 @@
+/**
+ * Stage 1, the row source: NDJSON, CSV or Parquet in, one `row` item (or a `failed`
+ * item for a broken row) out per input row. Problems with the input as a whole (no such
+ * file, a missing column) are found here, before the pipeline starts, as `UsageError`s.
+ */
+import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { UsageError, errorMessage } from '../errors.js';
+import type { ColumnNames, InputOptions } from '../options.js';
+import { readCsv } from '../sources/csv.js';
+import { readNdjson, type NumberedRecord } from '../sources/ndjson.js';
+import { normalizeRecord } from '../sources/normalize.js';
+import { openParquet } from '../sources/parquet.js';
+import type { Failed, Item } from '../types.js';
+
+export interface RowSource {
+  readonly items: AsyncIterable<Item>;
+  /** Rows in the input, when the format says so up front (Parquet). */
+  readonly totalRows?: number;
+}
+
+export async function openRowSource(input: InputOptions): Promise<RowSource> {
+  const { columns } = input;
+  if (input.path !== undefined) {
+    try {
+      await access(input.path);
+    } catch (error) {
+      throw new UsageError(`cannot read input ${input.path}: ${errorMessage(error)}`);
+    }
+  }
+
+  if (input.format === 'parquet') {
+    if (input.path === undefined) throw new UsageError('Parquet input must be a file: pass it with --input FILE');
+    const parquet = await openParquet(input.path);
+    checkColumns(parquet.columns, columns, input.path);
+    const wanted = Object.values(columns).filter((name, i, all) => parquet.columns.includes(name) && all.indexOf(name) === i);
+    return { items: toItems(parquet.records(wanted), columns), totalRows: parquet.totalRows };
+  }
+
+  const stream = openText(input);
+  const name = input.path ?? 'standard input';
+  const records =
+    input.format === 'csv' ? readCsv(stream, (header) => checkColumns(header, columns, name)) : readNdjson(stream);
+  return { items: toItems(records, columns) };
+}
+
+function openText(input: InputOptions): Readable {
+  if (input.path !== undefined) return createReadStream(input.path, { highWaterMark: 256 * 1024 });
+  if (input.stream) return input.stream;
+  throw new UsageError('no input: pass --input FILE or pipe rows on standard input');
+}
+
+async function* toItems(records: AsyncIterable<NumberedRecord | Failed>, columns: ColumnNames): AsyncGenerator<Item> {
+  for await (const entry of records) {
+    if ('kind' in entry) {
+      yield entry;
+      continue;
+    }
+    const row = normalizeRecord(entry.record, entry.index, columns);
+    yield 'kind' in row ? row : { kind: 'row', row };
+  }
+}
+
+/** A file with a header or schema must have the id and url columns, and a caption column. */
+function checkColumns(found: readonly string[], columns: ColumnNames, name: string): void {
+  const missing: string[] = [];
+  if (!found.includes(columns.id)) missing.push(`"${columns.id}" (--id-column)`);
+  if (!found.includes(columns.url)) missing.push(`"${columns.url}" (--url-column)`);
+  if (!found.includes(columns.caption) && !found.includes(columns.fallbackCaption)) {
+    missing.push(`"${columns.caption}" (--caption-column) or "${columns.fallbackCaption}" (--fallback-caption-column)`);
+  }
+  if (missing.length > 0) {
+    throw new UsageError(
+      `${name} has no column ${missing.join(', no column ')}; columns found: ${found.join(', ') || '(none)'}`,
+    );
+  }
+}

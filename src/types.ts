@@ -1,0 +1,121 @@
+/**
+ * The items that flow through the pipeline, one per input row.
+ *
+ * Each stage turns one kind into the next (row -> fetched -> sample -> saved) or into a
+ * `failed` item, and passes every kind it does not handle through untouched. The last
+ * stage records every item, so counts, `--results` and the summary come from one place.
+ */
+
+/** Where a row came from: its 1-based line (NDJSON), record (CSV) or row (Parquet) number. */
+export interface RowRef {
+  /** 1-based position in the input: NDJSON line, CSV record, Parquet row. */
+  readonly index: number;
+  /** The row's id as text, when it had one. */
+  readonly id?: string;
+  readonly url?: string;
+}
+
+/** A valid input row, normalised from any input format. */
+export interface Row extends RowRef {
+  readonly id: string;
+  readonly url: string;
+  /** The caption, or the fallback caption when the caption was null or empty. */
+  readonly caption: string;
+  /** Original size as declared by the input, when it has width and height columns. */
+  readonly width?: number;
+  readonly height?: number;
+  /** Every column of the source row, as read (BigInt values converted to strings). */
+  readonly columns: Readonly<Record<string, unknown>>;
+}
+
+/** Stable failure codes: they appear in `--results`, the summary and exit reports. */
+export type FailureReason =
+  | 'bad_row'
+  | 'bad_url'
+  | 'unsafe_id'
+  | `http_${number}`
+  | 'timeout'
+  | 'too_large'
+  | 'truncated'
+  | 'connection_error'
+  | 'redirect_loop'
+  | 'too_many_redirects'
+  | 'not_image'
+  | 'decode_error'
+  | 'too_many_pixels'
+  | 'sink_error';
+
+export interface Failed {
+  readonly kind: 'failed';
+  readonly row: RowRef;
+  readonly reason: FailureReason;
+  /** A human-readable explanation naming what went wrong. */
+  readonly detail: string;
+  /** Requests made for this row (0 when it failed before fetching). */
+  readonly attempts: number;
+  readonly bytesFetched: number;
+}
+
+export interface Pending {
+  readonly kind: 'row';
+  readonly row: Row;
+}
+
+export interface Fetched {
+  readonly kind: 'fetched';
+  readonly row: Row;
+  readonly body: Buffer;
+  readonly attempts: number;
+  readonly bytesFetched: number;
+}
+
+export type ImageFormat = 'png' | 'jpeg' | 'webp';
+
+/** A decoded, resized and encoded image, ready for a sink. */
+export interface Encoded {
+  readonly kind: 'encoded';
+  readonly row: Row;
+  readonly image: Buffer;
+  readonly format: ImageFormat;
+  readonly width: number;
+  readonly height: number;
+  readonly originalWidth: number;
+  readonly originalHeight: number;
+  readonly attempts: number;
+  readonly bytesFetched: number;
+}
+
+export interface Saved {
+  readonly kind: 'saved';
+  readonly row: Row;
+  readonly width: number;
+  readonly height: number;
+  /** Bytes the sink wrote for this sample. */
+  readonly bytesWritten: number;
+  readonly bytesFetched: number;
+  readonly attempts: number;
+}
+
+export type Item = Pending | Fetched | Encoded | Saved | Failed;
+export type Outcome = Saved | Failed;
+
+export function failed(
+  row: RowRef,
+  reason: FailureReason,
+  detail: string,
+  counts: { attempts?: number; bytesFetched?: number } = {},
+): Failed {
+  return {
+    kind: 'failed',
+    row,
+    reason,
+    detail,
+    attempts: counts.attempts ?? 0,
+    bytesFetched: counts.bytesFetched ?? 0,
+  };
+}
+
+/** Describes a row in messages: `row 12 (id 3456)`. */
+export function describeRow(row: RowRef): string {
+  return row.id === undefined ? `row ${row.index}` : `row ${row.index} (id ${row.id})`;
+}

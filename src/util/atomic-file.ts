@@ -1,0 +1,55 @@
+/**
+ * Files that appear whole or not at all: data is written to a hidden temporary name in
+ * the same folder and renamed over the real name (rename is atomic on one filesystem),
+ * so no half-written file ever carries a real name, whatever kills the process.
+ */
+import { readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const TEMP_MARK = '.partial-';
+let counter = 0;
+
+/** A temporary name for `name` that is hidden, unique in this process, and names the pid. */
+export function temporaryName(name: string): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return `.${name}${TEMP_MARK}${process.pid}-${counter}`;
+}
+
+/** Writes each file under a temporary name, then renames them in the order given. */
+export async function writeFilesAtomically(folder: string, files: ReadonlyArray<readonly [name: string, data: Buffer | string]>): Promise<number> {
+  const staged = files.map(([name, data]) => ({ final: join(folder, name), temp: join(folder, temporaryName(name)), data }));
+  try {
+    await Promise.all(staged.map(({ temp, data }) => writeFile(temp, data)));
+    for (const { temp, final } of staged) await rename(temp, final);
+  } catch (error) {
+    await Promise.all(staged.map(({ temp }) => rm(temp, { force: true })));
+    throw error;
+  }
+  return staged.reduce((sum, { data }) => sum + Buffer.byteLength(data), 0);
+}
+
+/**
+ * Removes temporary files left in `folder` by processes that are no longer running
+ * (a crash or kill -9). Files of a live process are left alone.
+ */
+export async function removeStaleTemporaryFiles(folder: string): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(folder)) {
+    const mark = name.lastIndexOf(TEMP_MARK);
+    if (!name.startsWith('.') || mark < 0) continue;
+    const pid = Number(name.slice(mark + TEMP_MARK.length).split('-')[0]);
+    if (Number.isInteger(pid) && isRunning(pid)) continue;
+    await rm(join(folder, name), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
