@@ -1,0 +1,43 @@
+// Helpers to run the real command line and read what it wrote.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const CLI = new URL('../../dist/pipeline.js', import.meta.url).pathname;
+
+/**
+ * Runs `node dist/pipeline.js ...args`, optionally feeding `stdin`.
+ * @param {string[]} args
+ * @param {{ stdin?: string | Buffer, cwd?: string }} [options]
+ * @returns {Promise<{ code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }>}
+ */
+export function runCli(args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+/** A fresh temporary folder, removed by the returned `cleanup`. */
+export async function tempDir(prefix = 'pcp-test-') {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** @param {string} path */
+export async function readResults(path) {
+  const text = await readFile(path, 'utf8');
+  return text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+}
+
+/** Every file name in a folder, sorted, including hidden ones. @param {string} dir */
+export async function listFiles(dir) {
+  return (await readdir(dir)).sort();
+}
