@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { UsageError, errorMessage } from './errors.js';
-import { DEFAULT_COLUMNS, DEFAULT_USER_AGENT, VERSION, type PipelineOptions } from './options.js';
+import { DEFAULT_COLUMNS, DEFAULT_USER_AGENT, IMGIX_STYLE_HOSTS, VERSION, type PipelineOptions } from './options.js';
 import { formatSummary, runPipeline } from './pipeline.js';
 
 export const EXIT_OK = 0;
@@ -24,7 +24,15 @@ interface Flags {
   widthColumn: string;
   heightColumn: string;
   concurrency?: number;
+  perHostConcurrency?: number;
+  rate?: number;
   timeout?: number;
+  connectTimeout?: number;
+  headersTimeout?: number;
+  idleTimeout?: number;
+  ignoreRobotsTag?: boolean;
+  cdnResize?: boolean;
+  cdnResizeHosts?: string[];
   maxBytes?: number;
   retries?: number;
   retryDelay?: number;
@@ -60,12 +68,20 @@ export function buildCommand(): Command {
     .option('--fallback-caption-column <name>', 'caption used when the caption is null or empty', DEFAULT_COLUMNS.fallbackCaption)
     .option('--width-column <name>', 'column holding the original width (optional)', DEFAULT_COLUMNS.width)
     .option('--height-column <name>', 'column holding the original height (optional)', DEFAULT_COLUMNS.height)
-    .option('-c, --concurrency <n>', 'requests in flight at once (default: 16)', integer)
-    .option('--timeout <seconds>', 'total deadline for one request, connect to last byte (default: 60)', seconds)
+    .option('-c, --concurrency <n>', 'requests in flight at once, all hosts together (default: 16)', integer)
+    .option('--per-host-concurrency <n>', 'most requests in flight to one host; halved on 429 or 503, recovers slowly (default: 16)', integer)
+    .option('--rate <n>', 'most requests started per second per host (default: no limit)', rate)
+    .option('--timeout <seconds>', 'total deadline for one attempt, queueing for a connection included (default: 60)', seconds)
+    .option('--connect-timeout <seconds>', 'deadline for opening a connection (default: 10)', seconds)
+    .option('--headers-timeout <seconds>', 'deadline for the response headers (default: 30)', seconds)
+    .option('--idle-timeout <seconds>', 'longest pause allowed inside a response body (default: 30)', seconds)
     .option('--max-bytes <size>', 'largest body accepted, e.g. 64MiB; enforced while it streams (default: 64MiB)', byteSize)
     .option('--retries <n>', 'extra attempts after a transient failure (default: 3)', integer)
     .option('--retry-delay <seconds>', 'first backoff before a retry, doubled each time (default: 1)', seconds)
     .option('--user-agent <text>', `User-Agent header (default: "${DEFAULT_USER_AGENT}")`)
+    .option('--ignore-robots-tag', 'fetch images whose X-Robots-Tag says noai or noimageai (default: honour it)')
+    .option('--cdn-resize', `ask imgix-style CDNs (${IMGIX_STYLE_HOSTS.join(', ')}) for an image scaled near the target: less bandwidth, the CDN's resampling`)
+    .option('--cdn-resize-hosts <hosts>', 'hosts --cdn-resize applies to, comma-separated (implies --cdn-resize)', list)
     .option('-r, --resolution <px>', 'shorter side after resizing, each side then rounded to a multiple of 64 (default: 1024)', integer)
     .addOption(new Option('-f, --format <format>', 'output image format (default: png)').choices(['png', 'jpeg', 'webp']))
     .option('-q, --quality <n>', 'jpeg or webp quality, 1-100 (default: jpeg 95, webp 90)', integer)
@@ -101,7 +117,14 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
     }),
     fetch: defined({
       concurrency: flags.concurrency,
+      perHostConcurrency: flags.perHostConcurrency,
+      ratePerSecond: flags.rate,
       timeoutMs: flags.timeout,
+      connectTimeoutMs: flags.connectTimeout,
+      headersTimeoutMs: flags.headersTimeout,
+      idleTimeoutMs: flags.idleTimeout,
+      respectRobotsTag: flags.ignoreRobotsTag ? false : undefined,
+      cdnResizeHosts: flags.cdnResizeHosts ?? (flags.cdnResize ? IMGIX_STYLE_HOSTS : undefined),
       maxBytes: flags.maxBytes,
       retries: flags.retries,
       retryDelayMs: flags.retryDelay,
@@ -161,6 +184,16 @@ function seconds(value: string): number {
   const number = Number(value);
   if (value.trim() === '' || !Number.isFinite(number) || number < 0) throw new InvalidArgumentError('expected seconds, e.g. 30 or 0.5');
   return Math.round(number * 1000);
+}
+
+function rate(value: string): number {
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('expected requests per second, e.g. 10 or 0.5');
+  return number;
+}
+
+function list(value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter(Boolean);
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3 };

@@ -29,10 +29,19 @@ export interface InputOptions {
 }
 
 export interface FetchOptions {
-  /** Requests in flight at once. */
+  /** Requests in flight at once, over all hosts. */
   readonly concurrency: number;
-  /** Total deadline for one request, connection to last byte, in milliseconds. */
+  /** Requests in flight at once to one host (the starting point of its AIMD limit). */
+  readonly perHostConcurrency: number;
+  /** Requests started per second per host; 0 for no limit. */
+  readonly ratePerSecond: number;
+  /** Total deadline for one attempt, including time queued for a connection, in milliseconds. */
   readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  /** From sending the request to the end of the response headers. */
+  readonly headersTimeoutMs: number;
+  /** The longest gap between two pieces of the body. */
+  readonly idleTimeoutMs: number;
   /** A body larger than this is abandoned while it streams. */
   readonly maxBytes: number;
   /** Extra attempts after a transient failure (timeouts, resets, 5xx, 429, truncated bodies). */
@@ -40,6 +49,10 @@ export interface FetchOptions {
   /** The first backoff before a retry; each further retry doubles it (with jitter). */
   readonly retryDelayMs: number;
   readonly userAgent: string;
+  /** Honour `X-Robots-Tag: noai` / `noimageai`. */
+  readonly respectRobotsTag: boolean;
+  /** Ask imgix-style CDNs on these hosts for an image already scaled near the target. */
+  readonly cdnResizeHosts: readonly string[];
 }
 
 export interface ImageOptions {
@@ -76,7 +89,9 @@ export interface Options {
   readonly report: ReportOptions;
 }
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends Function ? T[K] : DeepPartial<T[K]>) : T[K] };
+type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends Function | readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K];
+};
 
 /** What a caller may pass: every field optional except `output`. */
 export type PipelineOptions = DeepPartial<Options> & { readonly output: string };
@@ -84,6 +99,9 @@ export type PipelineOptions = DeepPartial<Options> & { readonly output: string }
 export const VERSION = '0.1.0';
 export const REPOSITORY = 'https://github.com/photo-concept-pipeline/photo-concept-pipeline';
 export const DEFAULT_USER_AGENT = `photo-concept-pipeline/${VERSION} (+${REPOSITORY})`;
+
+/** Hosts `--cdn-resize` applies to: imgix-style CDNs that scale on request. */
+export const IMGIX_STYLE_HOSTS: readonly string[] = ['images.pexels.com'];
 
 export const DEFAULT_COLUMNS: ColumnNames = Object.freeze({
   id: 'id',
@@ -125,11 +143,18 @@ export function resolveOptions(given: PipelineOptions): Options {
     },
     fetch: {
       concurrency: integer('--concurrency', given.fetch?.concurrency ?? 16, 1, 1024),
+      perHostConcurrency: integer('--per-host-concurrency', given.fetch?.perHostConcurrency ?? 16, 1, 1024),
+      ratePerSecond: positive('--rate', given.fetch?.ratePerSecond ?? 0),
       timeoutMs: integer('--timeout', given.fetch?.timeoutMs ?? 60_000, 1, 24 * 3600_000),
+      connectTimeoutMs: integer('--connect-timeout', given.fetch?.connectTimeoutMs ?? 10_000, 1, 24 * 3600_000),
+      headersTimeoutMs: integer('--headers-timeout', given.fetch?.headersTimeoutMs ?? 30_000, 1, 24 * 3600_000),
+      idleTimeoutMs: integer('--idle-timeout', given.fetch?.idleTimeoutMs ?? 30_000, 1, 24 * 3600_000),
       maxBytes: integer('--max-bytes', given.fetch?.maxBytes ?? 64 * 1024 * 1024, 1, 2 ** 31 - 1),
       retries: integer('--retries', given.fetch?.retries ?? 3, 0, 100),
       retryDelayMs: integer('--retry-delay', given.fetch?.retryDelayMs ?? 1000, 0, 3600_000),
       userAgent: given.fetch?.userAgent ?? DEFAULT_USER_AGENT,
+      respectRobotsTag: given.fetch?.respectRobotsTag ?? true,
+      cdnResizeHosts: [...(given.fetch?.cdnResizeHosts ?? [])].map((host) => host.toLowerCase()),
     },
     image: {
       resolution: integer('--resolution', given.image?.resolution ?? 1024, 8, 65_536),
@@ -156,6 +181,11 @@ function integer(flag: string, value: number, min: number, max: number): number 
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got ${String(value)}`);
   }
+  return value;
+}
+
+function positive(flag: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) throw new UsageError(`${flag} must be a number of at least 0, got ${String(value)}`);
   return value;
 }
 

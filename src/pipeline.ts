@@ -12,6 +12,7 @@ import { realpathSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { SinkError, errorMessage } from './errors.js';
+import { createRequestPlanner } from './fetch/cdn-resize.js';
 import { createFetcher } from './fetch/fetcher.js';
 import { resolveOptions, type Options, type PipelineOptions } from './options.js';
 import { openSink } from './sinks/load.js';
@@ -40,12 +41,13 @@ export async function runPipeline(given: PipelineOptions | Options, hooks: RunHo
   }
   const sink = await openSink(options.sink, { output: options.output, format: options.image.format, log });
   const fetcher = createFetcher(options.fetch);
+  const planRequest = createRequestPlanner(options.fetch.cdnResizeHosts, options.image.resolution, options.image.round);
   const recorder = await Recorder.open(options.report, log);
   let failure: { error: unknown } | undefined;
   try {
     await pipeline(
       source.items,
-      fetchStage(fetcher, options.fetch.concurrency),
+      fetchStage(fetcher, planRequest, options.fetch.concurrency),
       imageStage(options.image),
       sinkStage(sink),
       recorder.consume,

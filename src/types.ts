@@ -34,12 +34,15 @@ export type FailureReason =
   | 'bad_url'
   | 'unsafe_id'
   | `http_${number}`
-  | 'timeout'
+  | 'timeout_connect'
+  | 'timeout_headers'
+  | 'timeout_body'
+  | 'timeout_total'
   | 'too_large'
   | 'truncated'
   | 'connection_error'
   | 'redirect_loop'
-  | 'too_many_redirects'
+  | 'robots_denied'
   | 'not_image'
   | 'decode_error'
   | 'too_many_pixels'
@@ -67,6 +70,8 @@ export interface Fetched {
   readonly body: Buffer;
   readonly attempts: number;
   readonly bytesFetched: number;
+  /** The original's size, when the CDN was asked for a scaled copy (`--cdn-resize`). */
+  readonly originalSize?: { readonly width: number; readonly height: number };
 }
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';

@@ -147,7 +147,7 @@ describe('a run with bad rows and bad responses', () => {
     const summary = await runPipeline({
       input: { path: input }, output: join(work.path, 'stall'), fetch: { timeoutMs: 500, retries: 0 }, report: { quiet: true, logEveryMs: 0 },
     });
-    assert.deepEqual(summary.failures, { timeout: 1 });
+    assert.deepEqual(summary.failures, { timeout_total: 1 });
     assert.equal(summary.saved, 1);
     assert.ok(Date.now() - started < 15_000, 'the run did not wait for the stalled body');
   });

@@ -1,12 +1,14 @@
 /**
- * Fetches one URL with retries: transient failures (timeouts, resets, 5xx, 429, short
- * bodies) are tried again after an exponential backoff with jitter, never sooner than
- * the server's Retry-After; permanent ones (404, not an image, too large) are not.
- * One keep-alive Agent is shared by every request of the run.
+ * Fetches one URL politely and with retries. Transient failures (timeouts, resets, 5xx,
+ * 429, short bodies) are tried again after an exponential backoff with jitter, never
+ * sooner than the server's Retry-After; permanent ones (404, 410, 403, not an image, too
+ * large, opted out) are not. Every attempt passes the host's gate (per-host limit, rate,
+ * pause after 429). One keep-alive Agent serves every request of the run.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FetchOptions } from '../options.js';
 import type { FailureReason } from '../types.js';
+import { HostGate } from './host-gate.js';
 import { createAgent, fetchOnce } from './http.js';
 
 export type FetchResult =
@@ -25,16 +27,29 @@ export interface Fetcher {
 }
 
 /** The longest wait between attempts, whatever Retry-After says. */
-const MAX_DELAY_MS = 5 * 60_000;
+const MAX_DELAY_MS = 10 * 60_000;
+/** Statuses that mean "too many requests from you": the host's limit comes down. */
+const SLOW_DOWN_STATUSES = new Set([429, 503]);
 
 export function createFetcher(options: FetchOptions): Fetcher {
   const agent = createAgent(options);
+  const gate = new HostGate({ maxPerHost: options.perHostConcurrency, ratePerSecond: options.ratePerSecond });
   return {
     async fetch(url) {
+      const host = new URL(url).host;
       let bytesFetched = 0;
       for (let attempt = 1; ; attempt++) {
-        const result = await fetchOnce(url, agent, options);
-        if (result.ok) return { ok: true, body: result.body, attempts: attempt, bytesFetched: bytesFetched + result.body.length };
+        const permit = await gate.acquire(host);
+        const result = await fetchOnce(url, agent, options).catch((error: unknown) => {
+          permit.release('other');
+          throw error;
+        });
+        if (result.ok) {
+          permit.release('ok');
+          return { ok: true, body: result.body, attempts: attempt, bytesFetched: bytesFetched + result.body.length };
+        }
+        const slowDown = result.status !== undefined && SLOW_DOWN_STATUSES.has(result.status);
+        permit.release(slowDown ? 'slow_down' : 'other', result.retryAfterMs);
         bytesFetched += result.bytesReceived;
         if (!result.transient || attempt > options.retries) {
           const detail = attempt > 1 ? `${result.detail} (after ${attempt} attempts)` : result.detail;

@@ -1,29 +1,47 @@
 /**
- * One HTTP GET of an image, with every limit enforced while it happens: a total deadline
- * (covering time queued for a connection), a byte cap checked as the body streams, a
- * magic-number check on the first bytes, and redirects followed by hand so each hop is
- * checked (http and https only, no loops, at most MAX_REDIRECTS).
+ * One attempt at fetching an image, with every limit enforced while it happens:
  *
- * Every response body is either read to the end, dumped or destroyed: an unread undici
- * body holds its socket forever.
+ * - deadlines: connect, response headers, the idle gap between body chunks (undici's own
+ *   timers), and a total deadline for the attempt that also covers time queued for a
+ *   connection (an AbortSignal started before the request is made);
+ * - a byte cap, checked against Content-Length and again as the body streams;
+ * - the X-Robots-Tag opt-out, checked on the headers before the body is read;
+ * - a magic-number check on the first bytes (an HTML page served as 200 is not an image);
+ * - redirects followed by hand, so each hop is checked: http and https only, at most
+ *   MAX_REDIRECTS, no loops.
+ *
+ * Every response body is read to the end, dumped or destroyed: an unread undici body
+ * holds its socket forever.
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import type { FetchOptions } from '../options.js';
 import type { FailureReason } from '../types.js';
 import { errorMessage } from '../errors.js';
+import { agentToken, robotsDenial } from './robots.js';
 import { describeHead, sniffImage, SNIFF_BYTES } from './sniff.js';
 
 export const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+const TRANSIENT_REASONS: ReadonlySet<FailureReason> = new Set([
+  'timeout_connect',
+  'timeout_headers',
+  'timeout_body',
+  'timeout_total',
+  'truncated',
+  'connection_error',
+]);
 
 export type AttemptResult =
-  | { readonly ok: true; readonly body: Buffer }
+  | { readonly ok: true; readonly body: Buffer; readonly status: number }
   | {
       readonly ok: false;
       readonly reason: FailureReason;
       readonly detail: string;
       /** Worth another attempt: the same request may succeed later. */
       readonly transient: boolean;
+      /** The HTTP status, when the server answered. */
+      readonly status?: number;
       /** The server's Retry-After, in milliseconds. */
       readonly retryAfterMs?: number;
       readonly bytesReceived: number;
@@ -33,14 +51,15 @@ export function createAgent(options: FetchOptions): Agent {
   return new Agent({
     keepAliveTimeout: 10_000,
     keepAliveMaxTimeout: 60_000,
-    connect: { timeout: Math.min(options.timeoutMs, 30_000) },
-    headersTimeout: options.timeoutMs,
-    bodyTimeout: options.timeoutMs,
+    connect: { timeout: options.connectTimeoutMs },
+    headersTimeout: options.headersTimeoutMs,
+    bodyTimeout: options.idleTimeoutMs,
   });
 }
 
 export async function fetchOnce(url: string, agent: Dispatcher, options: FetchOptions): Promise<AttemptResult> {
   const deadline = AbortSignal.timeout(options.timeoutMs);
+  const agentTokens = [agentToken(options.userAgent)];
   const visited = new Set<string>();
   let current = url;
   for (;;) {
@@ -54,56 +73,63 @@ export async function fetchOnce(url: string, agent: Dispatcher, options: FetchOp
         headers: { 'user-agent': options.userAgent, accept: 'image/*,*/*;q=0.8' },
       });
     } catch (error) {
-      return failure(classify(error, deadline, false), describeError(error, deadline, options), 0);
+      return failure(classify(error, deadline), describeError(error, deadline, options), 0);
     }
     const { statusCode, headers, body } = response;
 
+    if (options.respectRobotsTag) {
+      const denial = robotsDenial(headerValues(headers, 'x-robots-tag'), agentTokens);
+      if (denial) {
+        body.destroy();
+        return failure('robots_denied', `X-Robots-Tag ${denial}: the site opts this image out of AI training`, 0, statusCode);
+      }
+    }
+
     if (REDIRECT_STATUSES.has(statusCode)) {
       await body.dump().catch(() => {});
-      const location = header(headers, 'location');
-      if (!location) return failure(`http_${statusCode}`, `HTTP ${statusCode} without a Location header`, 0);
+      const location = headerValues(headers, 'location')[0];
+      if (!location) return failure(`http_${statusCode}`, `HTTP ${statusCode} without a Location header`, 0, statusCode);
       let next: URL;
       try {
         next = new URL(location, current);
       } catch {
-        return failure('bad_url', `redirect to an invalid URL ${JSON.stringify(location)}`, 0);
+        return failure('bad_url', `redirect to an invalid URL ${JSON.stringify(location)}`, 0, statusCode);
       }
       if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-        return failure('bad_url', `redirect to ${next.protocol} is refused (http and https only)`, 0);
+        return failure('bad_url', `redirect to ${next.protocol} refused (http and https only)`, 0, statusCode);
       }
-      if (visited.has(next.href)) return failure('redirect_loop', `redirect loop back to ${next.href}`, 0);
-      if (visited.size > MAX_REDIRECTS) {
-        return failure('too_many_redirects', `more than ${MAX_REDIRECTS} redirects`, 0);
-      }
+      if (visited.has(next.href)) return failure('redirect_loop', `redirect loop back to ${next.href}`, 0, statusCode);
+      if (visited.size > MAX_REDIRECTS) return failure('redirect_loop', `more than ${MAX_REDIRECTS} redirects`, 0, statusCode);
       current = next.href;
       continue;
     }
 
     if (statusCode < 200 || statusCode > 299) {
       await body.dump().catch(() => {});
-      const transient = statusCode >= 500 || statusCode === 429 || statusCode === 408;
-      const retryAfterMs = parseRetryAfter(header(headers, 'retry-after'));
+      const retryAfterMs = parseRetryAfter(headerValues(headers, 'retry-after')[0]);
       return {
         ok: false,
         reason: `http_${statusCode}`,
-        detail: `HTTP ${statusCode}`,
-        transient,
+        detail: `HTTP ${statusCode}${retryAfterMs === undefined ? '' : ` (Retry-After ${Math.ceil(retryAfterMs / 1000)} s)`}`,
+        transient: TRANSIENT_STATUSES.has(statusCode),
+        status: statusCode,
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
         bytesReceived: 0,
       };
     }
 
-    const declared = parseLength(header(headers, 'content-length'));
+    const declared = parseLength(headerValues(headers, 'content-length')[0]);
     if (declared !== undefined && declared > options.maxBytes) {
       body.destroy();
-      return failure('too_large', `Content-Length ${declared} exceeds --max-bytes ${options.maxBytes}`, 0);
+      return failure('too_large', `Content-Length ${declared} exceeds --max-bytes ${options.maxBytes}`, 0, statusCode);
     }
-    return readBody(body, declared, deadline, options);
+    return readBody(body, statusCode, declared, deadline, options);
   }
 }
 
 async function readBody(
   body: Dispatcher.ResponseData['body'],
+  status: number,
   declared: number | undefined,
   deadline: AbortSignal,
   options: FetchOptions,
@@ -117,11 +143,11 @@ async function readBody(
       received += chunk.length;
       if (received > options.maxBytes) {
         body.destroy();
-        return failure('too_large', `body exceeds --max-bytes ${options.maxBytes}`, received);
+        return failure('too_large', `body exceeds --max-bytes ${options.maxBytes}`, received, status);
       }
       if (!sniffed && received >= SNIFF_BYTES) {
         sniffed = true;
-        const verdict = checkHead(Buffer.concat(chunks, Math.min(received, 64)));
+        const verdict = checkHead(Buffer.concat(chunks, Math.min(received, 64)), status);
         if (verdict) {
           body.destroy();
           return verdict;
@@ -130,30 +156,36 @@ async function readBody(
     }
   } catch (error) {
     body.destroy();
-    const reason = classify(error, deadline, true, declared !== undefined && received < declared);
-    return failure(reason, describeError(error, deadline, options, received, declared), received);
+    const short = declared !== undefined && received < declared;
+    const reason = deadline.aborted ? 'timeout_total' : short && !isTimeout(error) ? 'truncated' : classify(error, deadline);
+    return failure(reason, describeError(error, deadline, options, received, declared), received, status);
   }
   if (declared !== undefined && received < declared) {
-    return failure('truncated', `body ended after ${received} of ${declared} bytes`, received);
+    return failure('truncated', `body ended after ${received} of ${declared} bytes`, received, status);
   }
   const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received);
   if (!sniffed) {
-    const verdict = checkHead(data);
+    const verdict = checkHead(data, status);
     if (verdict) return verdict;
   }
-  return { ok: true, body: data };
+  return { ok: true, body: data, status };
 }
 
-function checkHead(head: Buffer): AttemptResult | undefined {
+function checkHead(head: Buffer, status: number): AttemptResult | undefined {
   if (sniffImage(head)) return undefined;
   const detail = head.length === 0 ? 'empty body' : `body is not an image (starts with ${describeHead(head)})`;
-  return failure('not_image', detail, head.length);
+  return failure('not_image', detail, head.length, status);
 }
 
-const TRANSIENT: ReadonlySet<FailureReason> = new Set(['timeout', 'truncated', 'connection_error']);
-
-function failure(reason: FailureReason, detail: string, bytesReceived: number): AttemptResult {
-  return { ok: false, reason, detail, transient: TRANSIENT.has(reason), bytesReceived };
+function failure(reason: FailureReason, detail: string, bytesReceived: number, status?: number): AttemptResult {
+  return {
+    ok: false,
+    reason,
+    detail,
+    transient: TRANSIENT_REASONS.has(reason),
+    ...(status === undefined ? {} : { status }),
+    bytesReceived,
+  };
 }
 
 function errorCode(error: unknown): string | undefined {
@@ -163,39 +195,45 @@ function errorCode(error: unknown): string | undefined {
   return typeof cause === 'string' ? cause : undefined;
 }
 
-function classify(error: unknown, deadline: AbortSignal, inBody: boolean, short = false): FailureReason {
-  const code = errorCode(error);
-  if (deadline.aborted) return 'timeout';
-  switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-    case 'ETIMEDOUT':
-      return 'timeout';
-    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
-      return 'truncated';
-    case 'UND_ERR_INVALID_ARG':
-      return 'bad_url';
-  }
-  return inBody && short ? 'truncated' : 'connection_error';
+const TIMEOUT_CODES: Readonly<Record<string, FailureReason>> = {
+  UND_ERR_CONNECT_TIMEOUT: 'timeout_connect',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout_headers',
+  UND_ERR_BODY_TIMEOUT: 'timeout_body',
+};
+
+function isTimeout(error: unknown): boolean {
+  return (errorCode(error) ?? '') in TIMEOUT_CODES;
 }
 
-function describeError(
-  error: unknown,
-  deadline: AbortSignal,
-  options: FetchOptions,
-  received?: number,
-  declared?: number,
-): string {
-  if (deadline.aborted) return `no complete response within --timeout ${options.timeoutMs / 1000} s`;
-  const code = errorCode(error);
+function classify(error: unknown, deadline: AbortSignal): FailureReason {
+  if (deadline.aborted) return 'timeout_total';
+  const code = errorCode(error) ?? '';
+  const timeout = TIMEOUT_CODES[code];
+  if (timeout) return timeout;
+  if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'truncated';
+  if (code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_URL') return 'bad_url';
+  return 'connection_error';
+}
+
+function describeError(error: unknown, deadline: AbortSignal, options: FetchOptions, received?: number, declared?: number): string {
   const progress = received === undefined ? '' : ` after ${received}${declared === undefined ? '' : ` of ${declared}`} bytes`;
+  if (deadline.aborted) return `no complete response within --timeout ${options.timeoutMs / 1000} s${progress}`;
+  const code = errorCode(error);
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return `no connection within --connect-timeout ${options.connectTimeoutMs / 1000} s`;
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return `no response headers within --headers-timeout ${options.headersTimeoutMs / 1000} s`;
+    case 'UND_ERR_BODY_TIMEOUT':
+      return `body stalled for --idle-timeout ${options.idleTimeoutMs / 1000} s${progress}`;
+  }
   return `${errorMessage(error)}${code ? ` (${code})` : ''}${progress}`;
 }
 
-function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
+function headerValues(headers: Dispatcher.ResponseData['headers'], name: string): string[] {
   const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
 }
 
 function parseLength(value: string | undefined): number | undefined {

@@ -11,7 +11,7 @@ import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { ImageOptions } from '../options.js';
 import type { FailureReason, ImageFormat } from '../types.js';
 import { errorMessage } from '../errors.js';
-import { shortestSideSize } from './size-rule.js';
+import { shortestSideSize, type Size } from './size-rule.js';
 
 // libvips' operation cache keeps recent images alive; each input here is seen once.
 sharp.cache(false);
@@ -28,7 +28,11 @@ export type EncodeResult =
     }
   | { readonly ok: false; readonly reason: FailureReason; readonly detail: string };
 
-export async function encodeImage(input: Buffer, options: ImageOptions): Promise<EncodeResult> {
+/**
+ * @param originalSize when the CDN sent a scaled copy, the original's size: the target is
+ * computed from it, so the output has the size the original would have given.
+ */
+export async function encodeImage(input: Buffer, options: ImageOptions, originalSize?: Size): Promise<EncodeResult> {
   // failOn 'warning': a truncated or corrupt JPEG decodes with grey bands under libvips'
   // default; for training data that is a broken sample, not a usable one.
   const decoderOptions = { failOn: 'warning', limitInputPixels: options.maxPixels } as const;
@@ -38,19 +42,18 @@ export async function encodeImage(input: Buffer, options: ImageOptions): Promise
   } catch (error) {
     return { ok: false, reason: 'decode_error', detail: `cannot read image header: ${errorMessage(error)}` };
   }
-  const { width: originalWidth, height: originalHeight } = metadata.autoOrient;
-  if (!originalWidth || !originalHeight) {
+  const { width, height } = metadata.autoOrient;
+  if (!width || !height) {
     return { ok: false, reason: 'decode_error', detail: 'image header has no size' };
   }
-  if (originalWidth * originalHeight > options.maxPixels) {
-    return {
-      ok: false,
-      reason: 'too_many_pixels',
-      detail: `${originalWidth}x${originalHeight} is more than --max-pixels ${options.maxPixels}`,
-    };
+  if (width * height > options.maxPixels) {
+    return { ok: false, reason: 'too_many_pixels', detail: `${width}x${height} is more than --max-pixels ${options.maxPixels}` };
   }
 
-  const target = shortestSideSize({ width: originalWidth, height: originalHeight }, options.resolution, options.round);
+  const fetched = { width, height };
+  const original = originalSize && sameShape(originalSize, fetched) ? originalSize : fetched;
+  const { width: originalWidth, height: originalHeight } = original;
+  const target = shortestSideSize(original, options.resolution, options.round);
   try {
     const pipeline = sharp(input, decoderOptions)
       .autoOrient()
@@ -70,6 +73,11 @@ export async function encodeImage(input: Buffer, options: ImageOptions): Promise
   } catch (error) {
     return { ok: false, reason: 'decode_error', detail: errorMessage(error) };
   }
+}
+
+/** Whether a scaled copy has the original's aspect ratio (within CDN rounding). */
+function sameShape(a: Size, b: Size): boolean {
+  return Math.abs(a.width / a.height - b.width / b.height) <= 0.02 * (a.width / a.height);
 }
 
 function withFormat(pipeline: Sharp, options: ImageOptions): Sharp {

@@ -12,7 +12,7 @@ export function imageStage(options: ImageOptions): AsyncTransform<Item, Item> {
   return mapConcurrent(async (item: Item): Promise<Item> => {
     if (item.kind !== 'fetched') return item;
     const { row, attempts, bytesFetched } = item;
-    const result = await encodeImage(item.body, options);
+    const result = await encodeImage(item.body, options, item.originalSize);
     if (!result.ok) {
       return failed(row, result.reason, `row ${row.index} (id ${row.id}): ${row.url}: ${result.detail}`, { attempts, bytesFetched });
     }

@@ -1,0 +1,35 @@
+/**
+ * The X-Robots-Tag opt-out. A site may say `X-Robots-Tag: noai` (or `noimageai`) to keep
+ * its images out of AI training sets, for every crawler or for one by name
+ * (`X-Robots-Tag: photo-concept-pipeline: noai`). Checked on the response headers, before
+ * the body is read, as img2dataset does.
+ */
+const DENYING_DIRECTIVES = new Set(['noai', 'noimageai']);
+
+/**
+ * The directive that opts this response out, or undefined. `agentTokens` are the names
+ * this tool answers to (lower case): a directive scoped to another agent does not apply.
+ */
+export function robotsDenial(headerValues: readonly string[], agentTokens: readonly string[]): string | undefined {
+  for (const value of headerValues) {
+    // One header line may hold several comma-separated directives; an agent prefix
+    // ("name: a, b") scopes the directives after it on that line.
+    let scoped = true;
+    for (const rawPart of value.split(',')) {
+      let part = rawPart.trim().toLowerCase();
+      const colon = part.indexOf(':');
+      if (colon >= 0) {
+        const agent = part.slice(0, colon).trim();
+        part = part.slice(colon + 1).trim();
+        scoped = agent === '*' || agentTokens.includes(agent);
+      }
+      if (scoped && DENYING_DIRECTIVES.has(part)) return part;
+    }
+  }
+  return undefined;
+}
+
+/** The product token of a User-Agent ("photo-concept-pipeline/0.1.0 (+url)" -> "photo-concept-pipeline"). */
+export function agentToken(userAgent: string): string {
+  return (userAgent.trim().split(/[\s/]/)[0] ?? '').toLowerCase();
+}
