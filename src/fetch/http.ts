@@ -80,7 +80,7 @@ export async function fetchOnce(url: string, agent: Dispatcher, options: FetchOp
     if (options.respectRobotsTag) {
       const denial = robotsDenial(headerValues(headers, 'x-robots-tag'), agentTokens);
       if (denial) {
-        body.destroy();
+        discard(body);
         return failure('robots_denied', `X-Robots-Tag ${denial}: the site opts this image out of AI training`, 0, statusCode);
       }
     }
@@ -120,7 +120,7 @@ export async function fetchOnce(url: string, agent: Dispatcher, options: FetchOp
 
     const declared = parseLength(headerValues(headers, 'content-length')[0]);
     if (declared !== undefined && declared > options.maxBytes) {
-      body.destroy();
+      discard(body);
       return failure('too_large', `Content-Length ${declared} exceeds --max-bytes ${options.maxBytes}`, 0, statusCode);
     }
     return readBody(body, statusCode, declared, deadline, options);
@@ -142,20 +142,20 @@ async function readBody(
       chunks.push(chunk);
       received += chunk.length;
       if (received > options.maxBytes) {
-        body.destroy();
+        discard(body);
         return failure('too_large', `body exceeds --max-bytes ${options.maxBytes}`, received, status);
       }
       if (!sniffed && received >= SNIFF_BYTES) {
         sniffed = true;
         const verdict = checkHead(Buffer.concat(chunks, Math.min(received, 64)), status);
         if (verdict) {
-          body.destroy();
+          discard(body);
           return verdict;
         }
       }
     }
   } catch (error) {
-    body.destroy();
+    discard(body);
     const short = declared !== undefined && received < declared;
     const reason = deadline.aborted ? 'timeout_total' : short && !isTimeout(error) ? 'truncated' : classify(error, deadline);
     return failure(reason, describeError(error, deadline, options, received, declared), received, status);
@@ -169,6 +169,15 @@ async function readBody(
     if (verdict) return verdict;
   }
   return { ok: true, body: data, status };
+}
+
+/**
+ * Abandons a body: its socket is destroyed (a half-read keep-alive connection cannot be
+ * reused). Destroying emits an 'error' on the body, which nobody else listens for now.
+ */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
 }
 
 function checkHead(head: Buffer, status: number): AttemptResult | undefined {
