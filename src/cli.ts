@@ -8,10 +8,15 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { UsageError, errorMessage } from './errors.js';
 import { DEFAULT_COLUMNS, DEFAULT_USER_AGENT, IMGIX_STYLE_HOSTS, VERSION, type PipelineOptions } from './options.js';
 import { formatSummary, runPipeline } from './pipeline.js';
+import { LockedError } from './state/lock.js';
+import { StateStore } from './state/store.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FATAL = 1;
 export const EXIT_USAGE = 2;
+/** sysexits' EX_TEMPFAIL: another run holds the output; try again later. */
+export const EXIT_LOCKED = 75;
+const EXIT_ON_SIGNAL: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
 
 interface Flags {
   input?: string;
@@ -46,8 +51,14 @@ interface Flags {
   sink: string;
   results?: string;
   summary?: string;
+  metricsFile?: string;
   quiet?: boolean;
   logEvery?: number;
+  progress?: boolean;
+  resume: boolean;
+  maxAttempts?: number;
+  retryFailed?: boolean;
+  grace?: number;
 }
 
 export function buildCommand(): Command {
@@ -91,8 +102,14 @@ export function buildCommand(): Command {
     .option('--sink <name|module>', 'where samples go: dir, null, or a sink module path or package', 'dir')
     .option('--results <file>', 'write one NDJSON line per row: id, url, status, reason, size')
     .option('--summary <file>', 'write the run summary as JSON')
+    .option('--metrics-file <file>', 'Prometheus text-format counters, rewritten every 5 s (node_exporter textfile collector)')
     .option('--quiet', 'print only errors and the final summary')
-    .option('--log-every <seconds>', 'seconds between progress lines, 0 for none (default: 60)', seconds)
+    .option('--log-every <seconds>', 'seconds between plain progress lines when not on a terminal, 0 for none (default: 60)', seconds)
+    .option('--no-progress', 'plain progress lines even on a terminal')
+    .option('--no-resume', 'keep no state: fetch every row, even ones saved by an earlier run')
+    .option('--max-attempts <n>', 'runs in which a transiently failing sample is tried, in total (default: 5)', integer)
+    .option('--retry-failed', 'try every failed sample once more, permanent failures included')
+    .option('--grace <seconds>', 'after SIGINT or SIGTERM, time for rows in flight to finish (default: 30)', seconds)
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 }
@@ -142,13 +159,18 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
     report: defined({
       resultsPath: flags.results,
       summaryPath: flags.summary,
+      metricsPath: flags.metricsFile,
       quiet: flags.quiet,
       logEveryMs: flags.logEvery,
+      progressBar: flags.progress !== false && process.stderr.isTTY === true,
     }),
+    resume: defined({ enabled: flags.resume, maxAttempts: flags.maxAttempts, retryFailed: flags.retryFailed }),
+    ...(flags.grace === undefined ? {} : { graceMs: flags.grace }),
   };
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'status') return status(argv.slice(1));
   const command = buildCommand();
   let flags: Flags;
   try {
@@ -163,13 +185,78 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT_USAGE;
   }
 
+  // First SIGINT or SIGTERM: stop gracefully. A second one: leave at once (files are
+  // still whole: every file is renamed into place complete, temporary ones are swept
+  // at the next start).
+  const stop = new AbortController();
+  let signal: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
+    if (signal) process.exit(EXIT_ON_SIGNAL[name]);
+    signal = name;
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
-    const summary = await runPipeline(toPipelineOptions(flags, process.stdin));
+    const summary = await runPipeline(toPipelineOptions(flags, process.stdin), { stop: stop.signal });
     process.stderr.write(`${formatSummary(summary, flags.output)}\n`);
-    return EXIT_OK;
+    return signal ? EXIT_ON_SIGNAL[signal] : EXIT_OK;
   } catch (error) {
     process.stderr.write(`error: ${errorMessage(error)}\n`);
+    if (error instanceof LockedError) return EXIT_LOCKED;
     return error instanceof UsageError ? EXIT_USAGE : EXIT_FATAL;
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    // stdin may still be open (a run stopped early): it must not hold the process.
+    process.stdin.destroy();
+  }
+}
+
+/** `status --output DIR`: what the resume state holds. */
+async function status(argv: readonly string[]): Promise<number> {
+  const command = new Command()
+    .name('photo-concept-pipeline status')
+    .description('Print what the resume state of an output folder holds.')
+    .requiredOption('-o, --output <dir>', 'the output folder of earlier runs')
+    .option('--max-attempts <n>', 'as given to the runs, to count pending retries (default: 5)', integer)
+    .option('--json', 'print JSON')
+    .exitOverride();
+  let flags: { output: string; maxAttempts?: number; json?: boolean };
+  try {
+    command.parse([...argv], { from: 'user' });
+    flags = command.opts();
+  } catch (error) {
+    return error instanceof CommanderError && error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  let store: StateStore;
+  try {
+    store = StateStore.open(flags.output, { readonly: true });
+  } catch (error) {
+    process.stderr.write(`error: no state in ${flags.output} (${errorMessage(error)}): has a run written there?\n`);
+    return EXIT_USAGE;
+  }
+  try {
+    const summary = store.summary(flags.maxAttempts ?? 5);
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      return EXIT_OK;
+    }
+    const failures = Object.entries(summary.failures).map(([reason, count]) => `  ${reason}: ${count}`);
+    const run = summary.lastRun;
+    const lines = [
+      `output: ${flags.output}`,
+      `saved: ${summary.saved}`,
+      `failed: ${summary.failed}`,
+      ...failures,
+      `pending retries: ${summary.pendingRetries}`,
+      run
+        ? `last run: #${run.run} (pid ${run.pid}) started ${run.startedAt} UTC, ` +
+          (run.endedAt ? `ended ${run.endedAt} UTC (${run.exit}): ${run.rows} rows, ${run.saved} saved, ${run.failed} failed, ${run.skipped} skipped` : 'still running or killed')
+        : 'last run: none',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return EXIT_OK;
+  } finally {
+    store.close();
   }
 }
 

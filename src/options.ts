@@ -74,13 +74,29 @@ export interface ImageOptions {
 export interface ReportOptions {
   readonly resultsPath?: string;
   readonly summaryPath?: string;
+  /** Prometheus text-format counters, rewritten every few seconds. */
+  readonly metricsPath?: string;
+  /** A live progress bar (on a terminal) instead of plain lines. */
+  readonly progressBar: boolean;
   readonly quiet: boolean;
   /** Interval between plain progress lines on stderr; 0 turns them off. */
   readonly logEveryMs: number;
 }
 
+export interface ResumeOptions {
+  /** Keep state in `{output}/.pipeline` and skip what earlier runs finished. */
+  readonly enabled: boolean;
+  /** Runs a transiently failing sample is tried in, in total. */
+  readonly maxAttempts: number;
+  /** Try every failed sample once more. */
+  readonly retryFailed: boolean;
+}
+
 export interface Options {
   readonly input: InputOptions;
+  readonly resume: ResumeOptions;
+  /** After a stop signal, how long rows in flight may take to finish. */
+  readonly graceMs: number;
   readonly fetch: FetchOptions;
   readonly image: ImageOptions;
   /** `dir`, `null`, a module path or package name, or a factory (from code). */
@@ -165,11 +181,19 @@ export function resolveOptions(given: PipelineOptions): Options {
       maxPixels: integer('--max-pixels', given.image?.maxPixels ?? 100_000_000, 1, Number.MAX_SAFE_INTEGER),
       concurrency: integer('--image-concurrency', given.image?.concurrency ?? availableParallelism(), 1, 256),
     },
+    resume: {
+      enabled: given.resume?.enabled ?? true,
+      maxAttempts: integer('--max-attempts', given.resume?.maxAttempts ?? 5, 1, 1000),
+      retryFailed: given.resume?.retryFailed ?? false,
+    },
+    graceMs: integer('--grace', given.graceMs ?? 30_000, 0, 24 * 3600_000),
     sink: given.sink ?? 'dir',
     output: given.output,
     report: {
       ...(given.report?.resultsPath === undefined ? {} : { resultsPath: given.report.resultsPath }),
       ...(given.report?.summaryPath === undefined ? {} : { summaryPath: given.report.summaryPath }),
+      ...(given.report?.metricsPath === undefined ? {} : { metricsPath: given.report.metricsPath }),
+      progressBar: given.report?.progressBar ?? false,
       quiet: given.report?.quiet ?? false,
       logEveryMs: integer('--log-every', given.report?.logEveryMs ?? 60_000, 0, 24 * 3600_000),
     },

@@ -46,7 +46,18 @@ export type FailureReason =
   | 'not_image'
   | 'decode_error'
   | 'too_many_pixels'
-  | 'sink_error';
+  | 'sink_error'
+  /** Abandoned at shutdown after the grace period; not held against the sample. */
+  | 'interrupted';
+
+export type SkipReason = 'already_saved' | 'failed_before' | 'duplicate_id';
+
+/** A row not processed because the state says it needs nothing (resume). */
+export interface Skipped {
+  readonly kind: 'skipped';
+  readonly row: Row;
+  readonly reason: SkipReason;
+}
 
 export interface Failed {
   readonly kind: 'failed';
@@ -101,8 +112,8 @@ export interface Saved {
   readonly attempts: number;
 }
 
-export type Item = Pending | Fetched | Encoded | Saved | Failed;
-export type Outcome = Saved | Failed;
+export type Item = Pending | Fetched | Encoded | Saved | Failed | Skipped;
+export type Outcome = Saved | Failed | Skipped;
 
 export function failed(
   row: RowRef,

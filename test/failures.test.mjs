@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { runPipeline } from '../dist/index.js';
 import { writeNdjsonRows } from '../dist/demo/dataset-files.js';
 import { startTestCdn } from './support/cdn.mjs';
-import { readResults, runCli, tempDir } from './support/run.mjs';
+import { outputFiles, readResults, runCli, tempDir } from './support/run.mjs';
 
 /** @type {Awaited<ReturnType<typeof startTestCdn>>} */
 let cdn;
@@ -102,7 +102,7 @@ describe('a run with bad rows and bad responses', () => {
 
     // Exactly the good rows are on disk, with captions, and nothing else: no temporary
     // files, no caption without its image, nothing written outside the output folder.
-    assert.deepEqual((await readdir(output)).sort(), ['1.png', '1.txt', '10.png', '10.txt', '11.png', '11.txt', '5.png', '5.txt']);
+    assert.deepEqual(await outputFiles(output), ['1.png', '1.txt', '10.png', '10.txt', '11.png', '11.txt', '5.png', '5.txt']);
     assert.deepEqual(await readdir(join(work.path, 'out')), ['bad']);
 
     const summary = JSON.parse(await readFile(summaryPath, 'utf8'));

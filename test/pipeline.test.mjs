@@ -9,7 +9,7 @@ import { writeCsvRows, writeNdjsonRows, writeParquetRows } from '../dist/demo/da
 import { startTestCdn } from './support/cdn.mjs';
 import { imageInfo, meanDifference } from './support/images.mjs';
 import { photoRows } from './support/rows.mjs';
-import { readResults, runCli, tempDir } from './support/run.mjs';
+import { outputFiles, readResults, runCli, tempDir } from './support/run.mjs';
 
 const quiet = { quiet: true, logEveryMs: 0 };
 /** @type {Awaited<ReturnType<typeof startTestCdn>>} */
@@ -32,7 +32,7 @@ after(async () => {
 /** Reads a whole output folder into { name: bytes }. @param {string} dir */
 async function snapshot(dir) {
   const files = {};
-  for (const name of (await readdir(dir)).sort()) files[name] = await readFile(join(dir, name));
+  for (const name of await outputFiles(dir)) files[name] = await readFile(join(dir, name));
   return files;
 }
 

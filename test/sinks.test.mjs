@@ -10,7 +10,7 @@ import { writeNdjsonRows, writeParquetRows } from '../dist/demo/dataset-files.js
 import { startTestCdn } from './support/cdn.mjs';
 import { imageInfo } from './support/images.mjs';
 import { photoRows } from './support/rows.mjs';
-import { runCli, tempDir } from './support/run.mjs';
+import { outputFiles, runCli, tempDir } from './support/run.mjs';
 
 const EXAMPLE_SINK = new URL('../examples/sinks/manifest-sink.mjs', import.meta.url).pathname;
 const PROJECT = new URL('..', import.meta.url).pathname;
@@ -96,7 +96,7 @@ describe('custom sinks', () => {
     const output = join(work.path, 'null');
     const summary = await runPipeline({ input: { path: input }, output, sink: 'null', report: { quiet: true, logEveryMs: 0 } });
     assert.equal(summary.saved, 3);
-    assert.deepEqual(await readdir(output), []);
+    assert.deepEqual(await outputFiles(output), []);
   });
 });
 

@@ -31,16 +31,29 @@ const MAX_DELAY_MS = 10 * 60_000;
 /** Statuses that mean "too many requests from you": the host's limit comes down. */
 const SLOW_DOWN_STATUSES = new Set([429, 503]);
 
-export function createFetcher(options: FetchOptions): Fetcher {
+/**
+ * @param abandon aborted when the run gives up on rows in flight: waits and requests end
+ * at once, as `interrupted`.
+ */
+export function createFetcher(options: FetchOptions, abandon?: AbortSignal): Fetcher {
   const agent = createAgent(options);
   const gate = new HostGate({ maxPerHost: options.perHostConcurrency, ratePerSecond: options.ratePerSecond });
   return {
     async fetch(url) {
       const host = new URL(url).host;
       let bytesFetched = 0;
+      const interrupted = (attempts: number): FetchResult => ({
+        ok: false, reason: 'interrupted', detail: 'abandoned at shutdown', attempts, bytesFetched,
+      });
       for (let attempt = 1; ; attempt++) {
-        const permit = await gate.acquire(host);
-        const result = await fetchOnce(url, agent, options).catch((error: unknown) => {
+        if (abandon?.aborted) return interrupted(attempt - 1);
+        let permit;
+        try {
+          permit = await gate.acquire(host, abandon);
+        } catch {
+          return interrupted(attempt - 1);
+        }
+        const result = await fetchOnce(url, agent, options, abandon).catch((error: unknown) => {
           permit.release('other');
           throw error;
         });
@@ -55,7 +68,11 @@ export function createFetcher(options: FetchOptions): Fetcher {
           const detail = attempt > 1 ? `${result.detail} (after ${attempt} attempts)` : result.detail;
           return { ok: false, reason: result.reason, detail, attempts: attempt, bytesFetched };
         }
-        await sleep(backoffMs(attempt, options.retryDelayMs, result.retryAfterMs));
+        try {
+          await sleep(backoffMs(attempt, options.retryDelayMs, result.retryAfterMs), undefined, { signal: abandon });
+        } catch {
+          return interrupted(attempt);
+        }
       }
     },
     async close() {

@@ -49,10 +49,16 @@ export class HostGate {
     while (!this.#mayStart(state)) {
       signal?.throwIfAborted();
       await new Promise<void>((resolve) => {
-        state.waiting.push(resolve);
+        const onAbort = () => resolve();
+        state.waiting.push(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        });
+        signal?.addEventListener('abort', onAbort, { once: true });
         this.#schedule(state);
       });
     }
+    signal?.throwIfAborted();
     state.inFlight++;
     if (this.#options.ratePerSecond > 0) {
       state.nextStartAt = Math.max(Date.now(), state.nextStartAt) + 1000 / this.#options.ratePerSecond;

@@ -57,8 +57,13 @@ export function createAgent(options: FetchOptions): Agent {
   });
 }
 
-export async function fetchOnce(url: string, agent: Dispatcher, options: FetchOptions): Promise<AttemptResult> {
-  const deadline = AbortSignal.timeout(options.timeoutMs);
+/**
+ * @param abandon aborted when the run gives up on rows in flight (shutdown after the
+ * grace period): the attempt ends at once as `interrupted`.
+ */
+export async function fetchOnce(url: string, agent: Dispatcher, options: FetchOptions, abandon?: AbortSignal): Promise<AttemptResult> {
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const deadline = abandon ? AbortSignal.any([timeout, abandon]) : timeout;
   const agentTokens = [agentToken(options.userAgent)];
   const visited = new Set<string>();
   let current = url;
@@ -157,7 +162,7 @@ async function readBody(
   } catch (error) {
     discard(body);
     const short = declared !== undefined && received < declared;
-    const reason = deadline.aborted ? 'timeout_total' : short && !isTimeout(error) ? 'truncated' : classify(error, deadline);
+    const reason = deadline.aborted ? deadlineReason(deadline) : short && !isTimeout(error) ? 'truncated' : classify(error, deadline);
     return failure(reason, describeError(error, deadline, options, received, declared), received, status);
   }
   if (declared !== undefined && received < declared) {
@@ -197,6 +202,12 @@ function failure(reason: FailureReason, detail: string, bytesReceived: number, s
   };
 }
 
+/** Which of the combined signals fired: the attempt's own deadline, or the run's shutdown. */
+function deadlineReason(deadline: AbortSignal): FailureReason {
+  const reason: unknown = deadline.reason;
+  return reason instanceof Error && reason.name === 'TimeoutError' ? 'timeout_total' : 'interrupted';
+}
+
 function errorCode(error: unknown): string | undefined {
   const own = (error as { code?: unknown })?.code;
   if (typeof own === 'string') return own;
@@ -215,7 +226,7 @@ function isTimeout(error: unknown): boolean {
 }
 
 function classify(error: unknown, deadline: AbortSignal): FailureReason {
-  if (deadline.aborted) return 'timeout_total';
+  if (deadline.aborted) return deadlineReason(deadline);
   const code = errorCode(error) ?? '';
   const timeout = TIMEOUT_CODES[code];
   if (timeout) return timeout;
@@ -226,6 +237,7 @@ function classify(error: unknown, deadline: AbortSignal): FailureReason {
 
 function describeError(error: unknown, deadline: AbortSignal, options: FetchOptions, received?: number, declared?: number): string {
   const progress = received === undefined ? '' : ` after ${received}${declared === undefined ? '' : ` of ${declared}`} bytes`;
+  if (deadline.aborted && deadlineReason(deadline) === 'interrupted') return `abandoned at shutdown${progress}`;
   if (deadline.aborted) return `no complete response within --timeout ${options.timeoutMs / 1000} s${progress}`;
   const code = errorCode(error);
   switch (code) {

@@ -45,6 +45,12 @@ export interface Sink {
   write(sample: Sample): Promise<SinkWriteResult | void>;
   /** Called once, after the last write has settled. Flush and release everything. */
   close(): Promise<void>;
+  /**
+   * Whether the sink still holds the sample with this id, asked on resume for samples the
+   * state records as saved: `false` has it fetched again. Without `has`, the state alone
+   * decides.
+   */
+  has?(id: string): Promise<boolean>;
   /** How many writes may be pending at once. Default 1. */
   readonly concurrency?: number;
 }

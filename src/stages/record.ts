@@ -1,11 +1,15 @@
 /**
- * The last stage: every outcome is recorded here and nowhere else, so the summary, the
- * `--results` file and the progress lines can never disagree.
+ * The last stage: every outcome is recorded here and nowhere else, so the resume state,
+ * the summary, `--results`, progress and metrics can never disagree.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { ReportOptions } from '../options.js';
+import { emptyCounters, type Counters, type Snapshot } from '../report/counters.js';
+import { formatMetrics, writeMetrics } from '../report/metrics.js';
+import type { ProgressReporter } from '../report/progress.js';
+import type { StateStore } from '../state/store.js';
 import type { Item, Outcome } from '../types.js';
 
 export interface Summary {
@@ -15,10 +19,14 @@ export interface Summary {
   skipped: number;
   /** Failed rows by reason code. */
   failures: Record<string, number>;
+  /** Skipped rows by reason code. */
+  skips: Record<string, number>;
   bytesFetched: number;
   bytesWritten: number;
   seconds: number;
   imagesPerSecond: number;
+  /** Set when the run was stopped by a signal before reading every row. */
+  interrupted?: boolean;
 }
 
 /** One line of `--results`. */
@@ -37,35 +45,50 @@ export interface ResultLine {
 
 /** Failure messages printed per reason before the rest go only to --results. */
 const MESSAGES_PER_REASON = 20;
+const METRICS_EVERY_MS = 5_000;
+
+export interface RecorderSetup {
+  readonly report: ReportOptions;
+  readonly progress: ProgressReporter;
+  readonly state?: { readonly store: StateStore; readonly run: number };
+  readonly totalRows?: number;
+}
 
 export class Recorder {
-  readonly #startedAt = performance.now();
-  readonly #log: (message: string) => void;
+  readonly #startedAt = Date.now();
+  readonly #clock = performance.now();
+  readonly #setup: RecorderSetup;
   readonly #results: WriteStream | undefined;
-  readonly #counts: Summary = emptySummary();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #counts: Counters = emptyCounters();
+  readonly #metricsTimer: NodeJS.Timeout | undefined;
 
-  private constructor(report: ReportOptions, log: (message: string) => void, results: WriteStream | undefined) {
-    this.#log = log;
+  private constructor(setup: RecorderSetup, results: WriteStream | undefined) {
+    this.#setup = setup;
     this.#results = results;
-    if (report.logEveryMs > 0 && !report.quiet) {
-      this.#timer = setInterval(() => this.#log(`progress: ${this.#progressLine()}`), report.logEveryMs).unref();
+    const metricsPath = setup.report.metricsPath;
+    if (metricsPath !== undefined) {
+      this.#metricsTimer = setInterval(() => void this.#writeMetrics(metricsPath).catch(() => {}), METRICS_EVERY_MS).unref();
     }
   }
 
-  static async open(report: ReportOptions, log: (message: string) => void): Promise<Recorder> {
+  static async open(setup: RecorderSetup): Promise<Recorder> {
     let results: WriteStream | undefined;
-    if (report.resultsPath !== undefined) {
-      results = createWriteStream(report.resultsPath);
+    if (setup.report.resultsPath !== undefined) {
+      results = createWriteStream(setup.report.resultsPath);
       await once(results, 'open');
     }
-    return new Recorder(report, log, results);
+    return new Recorder(setup, results);
   }
+
+  /** Counts a row read from the input (for the in-flight gauge). */
+  readonly rowRead = (): void => {
+    this.#counts.read++;
+  };
 
   /** Consumes the pipeline's output; the promise settles when the last row is recorded. */
   readonly consume = async (items: AsyncIterable<Item>): Promise<void> => {
     for await (const item of items) {
-      if (item.kind !== 'saved' && item.kind !== 'failed') {
+      if (item.kind !== 'saved' && item.kind !== 'failed' && item.kind !== 'skipped') {
         throw new Error(`internal error: a ${item.kind} item reached the end of the pipeline`);
       }
       this.#record(item);
@@ -77,38 +100,67 @@ export class Recorder {
 
   #record(outcome: Outcome): void {
     const counts = this.#counts;
+    const state = this.#setup.state;
     counts.rows++;
-    counts.bytesFetched += outcome.bytesFetched;
-    if (outcome.kind === 'saved') {
-      counts.saved++;
-      counts.bytesWritten += outcome.bytesWritten;
-      return;
+    switch (outcome.kind) {
+      case 'saved':
+        counts.saved++;
+        counts.bytesFetched += outcome.bytesFetched;
+        counts.bytesWritten += outcome.bytesWritten;
+        state?.store.recordSaved(outcome.row.id, state.run, { width: outcome.width, height: outcome.height, bytes: outcome.bytesWritten });
+        break;
+      case 'skipped':
+        counts.skipped++;
+        counts.skips[outcome.reason] = (counts.skips[outcome.reason] ?? 0) + 1;
+        break;
+      case 'failed': {
+        counts.failed++;
+        counts.bytesFetched += outcome.bytesFetched;
+        // An interrupted row is not the sample's fault: the next run simply tries it.
+        if (state && outcome.row.id !== undefined && outcome.reason !== 'interrupted') {
+          state.store.recordFailed(outcome.row.id, state.run, outcome.reason);
+        }
+        const seen = (counts.failures[outcome.reason] ?? 0) + 1;
+        counts.failures[outcome.reason] = seen;
+        if (seen <= MESSAGES_PER_REASON) this.#setup.progress.log(`failed: ${outcome.reason}: ${outcome.detail}`);
+        if (seen === MESSAGES_PER_REASON) {
+          this.#setup.progress.log(`(further ${outcome.reason} failures are counted, and listed in --results)`);
+        }
+        break;
+      }
     }
-    counts.failed++;
-    const seen = (counts.failures[outcome.reason] ?? 0) + 1;
-    counts.failures[outcome.reason] = seen;
-    if (seen <= MESSAGES_PER_REASON) this.#log(`failed: ${outcome.reason}: ${outcome.detail}`);
-    if (seen === MESSAGES_PER_REASON) this.#log(`(further ${outcome.reason} failures are counted, and listed in --results)`);
+    this.#setup.progress.update(this.snapshot());
+  }
+
+  snapshot(): Snapshot {
+    return { ...this.#counts, seconds: (performance.now() - this.#clock) / 1000, total: this.#setup.totalRows };
   }
 
   summary(): Summary {
-    const seconds = (performance.now() - this.#startedAt) / 1000;
+    const { read: _read, ...counts } = this.snapshot();
+    const seconds = Math.max(counts.seconds, 1e-9);
     return {
-      ...this.#counts,
-      failures: { ...this.#counts.failures },
+      rows: counts.rows,
+      saved: counts.saved,
+      failed: counts.failed,
+      skipped: counts.skipped,
+      failures: { ...counts.failures },
+      skips: { ...counts.skips },
+      bytesFetched: counts.bytesFetched,
+      bytesWritten: counts.bytesWritten,
       seconds: round(seconds, 3),
-      imagesPerSecond: round(this.#counts.saved / Math.max(seconds, 1e-9), 3),
+      imagesPerSecond: round(counts.saved / seconds, 3),
     };
   }
 
-  #progressLine(): string {
-    const s = this.summary();
-    const mbPerSecond = s.bytesFetched / 1e6 / Math.max(s.seconds, 1e-9);
-    return `${s.rows} rows, ${s.saved} saved, ${s.failed} failed, ${s.imagesPerSecond.toFixed(2)} images/s, ${mbPerSecond.toFixed(1)} MB/s in`;
+  async #writeMetrics(path: string): Promise<void> {
+    await writeMetrics(path, formatMetrics(this.snapshot(), this.#startedAt));
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#timer);
+    clearInterval(this.#metricsTimer);
+    this.#setup.progress.stop();
+    if (this.#setup.report.metricsPath !== undefined) await this.#writeMetrics(this.#setup.report.metricsPath);
     if (this.#results) {
       this.#results.end();
       await finished(this.#results);
@@ -117,33 +169,31 @@ export class Recorder {
 }
 
 export function formatSummary(summary: Summary, output: string): string {
-  const reasons = Object.entries(summary.failures)
-    .sort(([, a], [, b]) => b - a)
-    .map(([reason, count]) => `${reason} ${count}`)
-    .join(', ');
+  const reasons = (counts: Record<string, number>) => {
+    const text = Object.entries(counts)
+      .sort(([, a], [, b]) => b - a)
+      .map(([reason, count]) => `${reason} ${count}`)
+      .join(', ');
+    return text ? ` (${text})` : '';
+  };
   return (
-    `done in ${summary.seconds.toFixed(1)} s: ${summary.rows} rows, ${summary.saved} saved, ` +
-    `${summary.failed} failed${reasons ? ` (${reasons})` : ''}, ${summary.skipped} skipped; ` +
+    `${summary.interrupted ? 'stopped' : 'done'} in ${summary.seconds.toFixed(1)} s: ${summary.rows} rows, ${summary.saved} saved, ` +
+    `${summary.failed} failed${reasons(summary.failures)}, ${summary.skipped} skipped${reasons(summary.skips)}; ` +
     `${summary.imagesPerSecond.toFixed(2)} images/s; ${mb(summary.bytesFetched)} fetched, ` +
     `${mb(summary.bytesWritten)} written to ${output}`
   );
 }
 
 function toResultLine(outcome: Outcome): ResultLine {
-  const base = {
-    index: outcome.row.index,
-    id: outcome.row.id ?? null,
-    url: outcome.row.url ?? null,
-    attempts: outcome.attempts,
-  };
-  if (outcome.kind === 'saved') {
-    return { ...base, status: 'saved', width: outcome.width, height: outcome.height, bytes: outcome.bytesWritten };
+  const base = { index: outcome.row.index, id: outcome.row.id ?? null, url: outcome.row.url ?? null };
+  switch (outcome.kind) {
+    case 'saved':
+      return { ...base, status: 'saved', attempts: outcome.attempts, width: outcome.width, height: outcome.height, bytes: outcome.bytesWritten };
+    case 'skipped':
+      return { ...base, status: 'skipped', reason: outcome.reason, attempts: 0 };
+    case 'failed':
+      return { ...base, status: 'failed', reason: outcome.reason, detail: outcome.detail, attempts: outcome.attempts };
   }
-  return { ...base, status: 'failed', reason: outcome.reason, detail: outcome.detail };
-}
-
-function emptySummary(): Summary {
-  return { rows: 0, saved: 0, failed: 0, skipped: 0, failures: {}, bytesFetched: 0, bytesWritten: 0, seconds: 0, imagesPerSecond: 0 };
 }
 
 function round(value: number, digits: number): number {

@@ -37,7 +37,11 @@ export async function readResults(path) {
   return text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
 }
 
-/** Every file name in a folder, sorted, including hidden ones. @param {string} dir */
-export async function listFiles(dir) {
-  return (await readdir(dir)).sort();
+/**
+ * Every name in an output folder, sorted, hidden ones included (a leftover temporary file
+ * would show), except the run's own state folder `.pipeline`.
+ * @param {string} dir
+ */
+export async function outputFiles(dir) {
+  return (await readdir(dir)).filter((name) => name !== '.pipeline').sort();
 }

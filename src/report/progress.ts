@@ -1,0 +1,91 @@
+/**
+ * How the run shows its progress: a live bar on a terminal (cli-progress), one plain line
+ * every `--log-every` seconds otherwise (cron logs), nothing with `--quiet`.
+ */
+import cliProgress from 'cli-progress';
+import type { Snapshot } from './counters.js';
+
+export interface ProgressReporter {
+  update(snapshot: Snapshot): void;
+  /** Prints a line without breaking the bar. */
+  log(message: string): void;
+  stop(): void;
+}
+
+export function rates(snapshot: Snapshot): { imagesPerSecond: number; megabytesPerSecond: number; etaSeconds: number | undefined } {
+  const seconds = Math.max(snapshot.seconds, 1e-3);
+  const rowsPerSecond = snapshot.rows / seconds;
+  const left = snapshot.total === undefined ? undefined : snapshot.total - snapshot.rows;
+  return {
+    imagesPerSecond: snapshot.saved / seconds,
+    megabytesPerSecond: snapshot.bytesFetched / 1e6 / seconds,
+    etaSeconds: left === undefined || rowsPerSecond === 0 ? undefined : left / rowsPerSecond,
+  };
+}
+
+export function progressLine(snapshot: Snapshot): string {
+  const { imagesPerSecond, megabytesPerSecond, etaSeconds } = rates(snapshot);
+  const of = snapshot.total === undefined ? '' : ` of ${snapshot.total}`;
+  const eta = etaSeconds === undefined ? '' : `, ETA ${formatDuration(etaSeconds)}`;
+  return (
+    `${snapshot.rows}${of} rows, ${snapshot.saved} saved, ${snapshot.failed} failed, ${snapshot.skipped} skipped, ` +
+    `${imagesPerSecond.toFixed(2)} images/s, ${megabytesPerSecond.toFixed(1)} MB/s in${eta}`
+  );
+}
+
+/** Plain lines on stderr every `everyMs` (cron, pipes), from the latest update. */
+export function logProgress(write: (line: string) => void, everyMs: number): ProgressReporter {
+  let latest: Snapshot | undefined;
+  const timer = everyMs > 0 ? setInterval(() => latest && write(`progress: ${progressLine(latest)}`), everyMs).unref() : undefined;
+  return {
+    update(snapshot) {
+      latest = snapshot;
+    },
+    log: write,
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** A live bar on a terminal. */
+export function barProgress(stream: NodeJS.WriteStream): ProgressReporter {
+  const bar = new cliProgress.SingleBar(
+    {
+      stream,
+      format: (_options, params, payload: { line?: string }) => {
+        const total = params.total > 0 ? `${Math.round(params.progress * 100)}% ` : '';
+        return `${total}${payload.line ?? ''}`;
+      },
+      fps: 5,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 100,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(snapshot) {
+      if (!started) {
+        bar.start(snapshot.total ?? 0, 0, { line: '' });
+        started = true;
+      }
+      bar.update(snapshot.rows, { line: progressLine(snapshot) });
+    },
+    log(message) {
+      if (started) stream.write('\r\x1b[2K');
+      stream.write(`${message}\n`);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+export const silentProgress: ProgressReporter = { update() {}, log() {}, stop() {} };
+
+function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s % 60).padStart(2, '0')}s`;
+}

@@ -1,0 +1,36 @@
+/**
+ * Resume: rows the state says need nothing more become `skipped` items before any
+ * request is made. Saved samples are skipped when the sink still holds them (a recorded
+ * sample whose file is gone is fetched again); permanent failures are skipped; transient
+ * ones are tried again until they have failed `maxAttempts` runs. `retryFailed` retries
+ * every failed sample once more.
+ */
+import type { Sink } from '../sinks/contract.js';
+import type { StateStore } from '../state/store.js';
+import type { Item, SkipReason } from '../types.js';
+import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
+
+export interface ResumeOptions {
+  /** Runs a transiently failing sample is tried in, in total. */
+  readonly maxAttempts: number;
+  readonly retryFailed: boolean;
+}
+
+/** Lookups are quick; a few at once hide the sink's `has` (a stat for the dir sink). */
+const LOOKUPS_AT_ONCE = 16;
+
+export function resumeStage(store: StateStore, run: number, sink: Sink, options: ResumeOptions): AsyncTransform<Item, Item> {
+  return mapConcurrent(async (item: Item): Promise<Item> => {
+    if (item.kind !== 'row') return item;
+    const { row } = item;
+    const skip = (reason: SkipReason): Item => ({ kind: 'skipped', row, reason });
+    const state = store.get(row.id);
+    if (!state) return item;
+    if (state.lastRun === run) return skip('duplicate_id');
+    if (state.status === 'saved') {
+      return !sink.has || (await sink.has(row.id)) ? skip('already_saved') : item;
+    }
+    if (options.retryFailed) return item;
+    return state.transient && state.failedRuns < options.maxAttempts ? item : skip('failed_before');
+  }, LOOKUPS_AT_ONCE);
+}
