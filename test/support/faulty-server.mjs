@@ -17,6 +17,7 @@
 //   /to-file/<key>               redirects to file:///etc/passwd
 //   /robots/<value>/<key>        the JPEG with X-Robots-Tag: <value>
 //   /slow/<ms>/<key>             the JPEG after <ms> milliseconds
+//   /photo/<ms>/<name>/<key>     examples/photos/<name> after <ms> milliseconds
 //   /limited/<max>/<key>         429 (Retry-After 1) when more than <max> requests are in flight to this host, else the JPEG after 50 ms
 //   /imgix/<name>                a photo from examples/photos, scaled imgix-style when ?w= and ?h= are given
 import { readFile } from 'node:fs/promises';
@@ -128,6 +129,11 @@ export async function startFaultyServer(options = {}) {
       case 'slow':
         await new Promise((resolve) => setTimeout(resolve, Number(param)));
         return send(200);
+      case 'photo': {
+        await new Promise((resolve) => setTimeout(resolve, Number(param)));
+        const body = await readFile(join(PHOTOS, parts[1] ?? ''));
+        return send(200, { 'content-type': 'application/octet-stream' }, body);
+      }
       case 'limited':
         if (current > Number(param)) return send(429, { 'retry-after': '1', 'content-type': 'text/plain' }, Buffer.from('slow down\n'));
         await new Promise((resolve) => setTimeout(resolve, 50));

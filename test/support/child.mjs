@@ -1,0 +1,36 @@
+// Runs the command line as a child process that the test can signal or kill mid-run.
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { CLI } from './run.mjs';
+
+/** @param {string[]} args */
+export function startCli(args) {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
+  child.stdout.resume();
+  /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null, stderr: string }>} */
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+  return { child, exited, stderr: () => stderr };
+}
+
+/**
+ * Waits until `check()` is true, polling every 20 ms, for at most `ms`.
+ * @param {() => boolean | Promise<boolean>} check
+ */
+export async function waitFor(check, ms = 30_000) {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Images with a real name in an output folder. @param {string} dir */
+export async function countImages(dir) {
+  try {
+    return (await readdir(dir)).filter((name) => /^[^.].*\.(png|jpg|webp)$/.test(name)).length;
+  } catch {
+    return 0;
+  }
+}
