@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { join } from 'node:path';
 import type { FailureReason } from '../types.js';
+import { SinkError, errorMessage } from '../errors.js';
 
 export const STATE_DIR = '.pipeline';
 
@@ -140,12 +141,22 @@ export class StateStore {
   }
 
   recordSaved(id: string, run: number, size: { width: number; height: number; bytes: number }): void {
-    this.#saved.run({ id, run, ...size });
+    this.#write(() => this.#saved.run({ id, run, ...size }));
   }
 
   /** A failure never overwrites a saved sample (a duplicate row failing later, say). */
   recordFailed(id: string, run: number, reason: string): void {
-    this.#failed.run({ id, reason, transient: isTransient(reason) ? 1 : 0, run });
+    this.#write(() => this.#failed.run({ id, reason, transient: isTransient(reason) ? 1 : 0, run }));
+  }
+
+  /** A state that cannot be written (disk full) stops the run: progress would be lost. */
+  #write(write: () => unknown): void {
+    try {
+      write();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      throw new SinkError(`cannot write the resume state ${this.#db.name}: ${errorMessage(error)}${code ? ` (${code})` : ''}`);
+    }
   }
 
   summary(maxAttempts: number): StateSummary {
