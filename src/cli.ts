@@ -9,6 +9,7 @@ import { UsageError, errorMessage } from './errors.js';
 import { DEFAULT_COLUMNS, DEFAULT_USER_AGENT, IMGIX_STYLE_HOSTS, VERSION, type PipelineOptions } from './options.js';
 import { formatSummary, runPipeline } from './pipeline.js';
 import { LockedError } from './state/lock.js';
+import { RESIZE_MODES, type ResizeMode } from './image/size-rule.js';
 import { StateStore } from './state/store.js';
 
 export const EXIT_OK = 0;
@@ -42,9 +43,19 @@ interface Flags {
   retries?: number;
   retryDelay?: number;
   userAgent?: string;
+  resize?: ResizeMode;
   resolution?: number;
-  format?: 'png' | 'jpeg' | 'webp';
+  megapixels?: number;
+  round?: number;
+  upscale: boolean;
+  skipSmall?: boolean;
+  minMegapixels?: number;
+  minSide?: number;
+  maxAspect?: number;
+  format?: 'png' | 'jpeg' | 'webp' | 'original';
   quality?: number;
+  lossless?: boolean;
+  keepAlpha?: boolean;
   pngCompression?: number;
   maxPixels?: number;
   imageConcurrency?: number;
@@ -93,9 +104,21 @@ export function buildCommand(): Command {
     .option('--ignore-robots-tag', 'fetch images whose X-Robots-Tag says noai or noimageai (default: honour it)')
     .option('--cdn-resize', `ask imgix-style CDNs (${IMGIX_STYLE_HOSTS.join(', ')}) for an image scaled near the target: less bandwidth, the CDN's resampling`)
     .option('--cdn-resize-hosts <hosts>', 'hosts --cdn-resize applies to, comma-separated (implies --cdn-resize)', list)
-    .option('-r, --resolution <px>', 'shorter side after resizing, each side then rounded to a multiple of 64 (default: 1024)', integer)
-    .addOption(new Option('-f, --format <format>', 'output image format (default: png)').choices(['png', 'jpeg', 'webp']))
+    .addOption(
+      new Option('--resize <mode>', 'shortest: shorter side to --resolution (the reference rule); area: about --megapixels; longest: longer side to --resolution; center-crop: a --resolution square; none: as fetched (default: shortest)').choices(RESIZE_MODES),
+    )
+    .option('-r, --resolution <px>', 'target side for shortest, longest and center-crop (default: 1024)', integer)
+    .option('--megapixels <n>', 'target area for --resize area, e.g. 1.25 (default: 1)', decimal)
+    .option('--round <n>', 'round each side to the nearest multiple of this; 1 keeps sizes exact (default: 64)', integer)
+    .option('--no-upscale', 'keep images smaller than the target at their size')
+    .option('--skip-small', 'with --no-upscale, skip images smaller than the target instead (reason filtered_size)')
+    .option('--min-megapixels <n>', 'skip smaller images: before the fetch from the width and height columns, after it from the real size', decimal)
+    .option('--min-side <px>', 'skip images whose shorter side is smaller', integer)
+    .option('--max-aspect <ratio>', 'skip images whose long side / short side is larger, e.g. 3', decimal)
+    .addOption(new Option('-f, --format <format>', 'output format; original (with --resize none) keeps the fetched bytes (default: png; original with --resize none)').choices(['png', 'jpeg', 'webp', 'original']))
     .option('-q, --quality <n>', 'jpeg or webp quality, 1-100 (default: jpeg 95, webp 90)', integer)
+    .option('--lossless', 'lossless webp')
+    .option('--keep-alpha', 'keep transparency (png, webp) instead of flattening onto white')
     .option('--png-compression <level>', 'png zlib level, 0 fastest to 9 smallest (default: 6)', integer)
     .option('--max-pixels <n>', 'refuse images with more pixels than this, read from the header (default: 100000000)', integer)
     .option('--image-concurrency <n>', 'images decoded at once (default: number of cores)', integer)
@@ -148,9 +171,19 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       userAgent: flags.userAgent,
     }),
     image: defined({
+      resize: flags.resize,
       resolution: flags.resolution,
+      megapixels: flags.megapixels,
+      round: flags.round,
+      upscale: flags.upscale,
+      skipSmall: flags.skipSmall,
+      minMegapixels: flags.minMegapixels,
+      minSide: flags.minSide,
+      maxAspect: flags.maxAspect,
       format: flags.format,
       quality: flags.quality,
+      lossless: flags.lossless,
+      keepAlpha: flags.keepAlpha,
       pngCompressionLevel: flags.pngCompression,
       maxPixels: flags.maxPixels,
       concurrency: flags.imageConcurrency,
@@ -271,6 +304,12 @@ function seconds(value: string): number {
   const number = Number(value);
   if (value.trim() === '' || !Number.isFinite(number) || number < 0) throw new InvalidArgumentError('expected seconds, e.g. 30 or 0.5');
   return Math.round(number * 1000);
+}
+
+function decimal(value: string): number {
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isFinite(number) || number < 0) throw new InvalidArgumentError('expected a number, e.g. 1.25');
+  return number;
 }
 
 function rate(value: string): number {

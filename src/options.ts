@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { ImageFormat } from './types.js';
+import { RESIZE_MODES, type SizeFilters, type SizeRule } from './image/size-rule.js';
 import type { SinkFactory } from './sinks/contract.js';
 import { UsageError } from './errors.js';
 
@@ -55,14 +56,17 @@ export interface FetchOptions {
   readonly cdnResizeHosts: readonly string[];
 }
 
-export interface ImageOptions {
-  /** The shorter side after resizing, before rounding. */
-  readonly resolution: number;
-  /** Each side is rounded to the nearest multiple of this. */
-  readonly round: number;
-  readonly format: ImageFormat;
+export interface ImageOptions extends SizeRule, SizeFilters {
+  /** Don't store images smaller than the target (with upscaling off) at all. */
+  readonly skipSmall: boolean;
+  /** `original` (with `--resize none`) stores the fetched bytes untouched. */
+  readonly format: ImageFormat | 'original';
   /** Quality for jpeg and webp. */
   readonly quality: number;
+  /** Lossless webp. */
+  readonly lossless: boolean;
+  /** Keep transparency (png and webp) instead of flattening onto white. */
+  readonly keepAlpha: boolean;
   /** zlib level for png, 0 (fastest, largest) to 9 (slowest, smallest). */
   readonly pngCompressionLevel: number;
   /** Refuse images whose header declares more pixels than this, before decoding. */
@@ -147,8 +151,16 @@ export function resolveOptions(given: PipelineOptions): Options {
   const path = given.input?.path;
   const format = given.input?.format ?? inferInputFormat(path);
   oneOf('--input-format', format, INPUT_FORMATS);
-  const imageFormat = given.image?.format ?? 'png';
-  oneOf('--format', imageFormat, IMAGE_FORMATS);
+  const resize = given.image?.resize ?? 'shortest';
+  oneOf('--resize', resize, RESIZE_MODES);
+  // With --resize none and no --format, the fetched bytes are kept as they are.
+  const imageFormat = given.image?.format ?? (resize === 'none' ? 'original' : 'png');
+  oneOf('--format', imageFormat, [...IMAGE_FORMATS, 'original']);
+  if (imageFormat === 'original' && resize !== 'none') {
+    throw new UsageError('--format original keeps the fetched bytes: it needs --resize none');
+  }
+  const keepAlpha = given.image?.keepAlpha ?? false;
+  if (keepAlpha && imageFormat === 'jpeg') throw new UsageError('--keep-alpha needs --format png or webp: jpeg has no alpha');
 
   const options: Options = {
     input: {
@@ -173,10 +185,19 @@ export function resolveOptions(given: PipelineOptions): Options {
       cdnResizeHosts: [...(given.fetch?.cdnResizeHosts ?? [])].map((host) => host.toLowerCase()),
     },
     image: {
+      resize,
       resolution: integer('--resolution', given.image?.resolution ?? 1024, 8, 65_536),
+      megapixels: positive('--megapixels', given.image?.megapixels ?? 1),
       round: integer('--round', given.image?.round ?? 64, 1, 4096),
+      upscale: given.image?.upscale ?? true,
+      skipSmall: given.image?.skipSmall ?? false,
+      minMegapixels: positive('--min-megapixels', given.image?.minMegapixels ?? 0),
+      minSide: integer('--min-side', given.image?.minSide ?? 0, 0, 1_000_000),
+      maxAspect: positive('--max-aspect', given.image?.maxAspect ?? 0),
       format: imageFormat,
-      quality: integer('--quality', given.image?.quality ?? DEFAULT_QUALITY[imageFormat], 1, 100),
+      quality: integer('--quality', given.image?.quality ?? (imageFormat === 'original' ? 100 : DEFAULT_QUALITY[imageFormat]), 1, 100),
+      lossless: given.image?.lossless ?? false,
+      keepAlpha,
       pngCompressionLevel: integer('--png-compression', given.image?.pngCompressionLevel ?? 6, 0, 9),
       maxPixels: integer('--max-pixels', given.image?.maxPixels ?? 100_000_000, 1, Number.MAX_SAFE_INTEGER),
       concurrency: integer('--image-concurrency', given.image?.concurrency ?? availableParallelism(), 1, 256),

@@ -11,6 +11,7 @@
  * `runPipeline` is the library entry point; run as a program (`node dist/pipeline.js`),
  * this file hands its arguments to the CLI.
  */
+import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -25,6 +26,7 @@ import { openSink } from './sinks/load.js';
 import { acquireLock } from './state/lock.js';
 import { STATE_DIR, StateStore } from './state/store.js';
 import { fetchStage } from './stages/fetch.js';
+import { metadataFilterStage } from './stages/filter.js';
 import { imageStage } from './stages/image.js';
 import { Recorder, formatSummary, type Summary } from './stages/record.js';
 import { resumeStage } from './stages/resume.js';
@@ -66,6 +68,8 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
   // Shutdown: `stop` ends reading; `abandon` fires after the grace period and ends the
   // fetches still in flight.
   const abandon = new AbortController();
+  // Every fetch in flight listens for it: more than the default 10 is expected.
+  setMaxListeners(0, abandon.signal);
   let graceTimer: NodeJS.Timeout | undefined;
   const onStop = () => {
     log(`stopping: no new rows; rows in flight have ${options.graceMs / 1000} s to finish`);
@@ -89,6 +93,7 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
     const rows = countRows(untilStopped(source.items, hooks.stop), recorder.rowRead);
     await pipeline(
       store ? resumeStage(store, run, sink, options.resume)(rows) : rows,
+      metadataFilterStage(options.image),
       fetchStage(fetcher, planRequest, options.fetch.concurrency),
       imageStage(options.image),
       sinkStage(sink),

@@ -46,6 +46,8 @@ export type FailureReason =
   | 'not_image'
   | 'decode_error'
   | 'too_many_pixels'
+  | 'filtered_metadata'
+  | 'filtered_size'
   | 'sink_error'
   /** Abandoned at shutdown after the grace period; not held against the sample. */
   | 'interrupted';
@@ -85,14 +87,17 @@ export interface Fetched {
   readonly originalSize?: { readonly width: number; readonly height: number };
 }
 
+/** Formats the pipeline encodes to. */
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
+/** Formats a stored image can have: an encoded one, or an original kept as fetched. */
+export type StoredFormat = ImageFormat | 'gif' | 'tiff' | 'avif' | 'heif';
 
 /** A decoded, resized and encoded image, ready for a sink. */
 export interface Encoded {
   readonly kind: 'encoded';
   readonly row: Row;
   readonly image: Buffer;
-  readonly format: ImageFormat;
+  readonly format: StoredFormat;
   readonly width: number;
   readonly height: number;
   readonly originalWidth: number;

@@ -1,17 +1,18 @@
 /**
  * Decode, orient, resize and encode one image with sharp.
  *
- * The header is read first (no pixels decoded) so that a decompression bomb is refused
- * by its declared size before any memory is spent on it. Then one libvips pipeline does
- * the rest: EXIF orientation applied, shrink-on-load for JPEG (libvips picks it when the
- * target is much smaller), Lanczos3 to the exact target, alpha flattened onto white,
- * 8-bit sRGB (embedded ICC profiles and CMYK are converted), metadata stripped.
+ * The header is read first (no pixels decoded), so a decompression bomb is refused by its
+ * declared size before any memory is spent on it, and size filters run on the real size.
+ * Then one libvips pipeline does the rest: EXIF orientation applied, shrink-on-load for
+ * JPEG (libvips picks it when the target is much smaller), Lanczos3 to the exact target,
+ * alpha flattened onto white (unless kept), 8-bit sRGB (embedded ICC profiles, CMYK, grey
+ * and 16-bit are converted), metadata stripped, first frame of an animation.
  */
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { ImageOptions } from '../options.js';
-import type { FailureReason, ImageFormat } from '../types.js';
+import type { FailureReason, StoredFormat } from '../types.js';
 import { errorMessage } from '../errors.js';
-import { shortestSideSize, type Size } from './size-rule.js';
+import { planSize, sizeFilterProblem, type Size } from './size-rule.js';
 
 // libvips' operation cache keeps recent images alive; each input here is seen once.
 sharp.cache(false);
@@ -20,13 +21,15 @@ export type EncodeResult =
   | {
       readonly ok: true;
       readonly image: Buffer;
-      readonly format: ImageFormat;
+      readonly format: StoredFormat;
       readonly width: number;
       readonly height: number;
       readonly originalWidth: number;
       readonly originalHeight: number;
     }
   | { readonly ok: false; readonly reason: FailureReason; readonly detail: string };
+
+const fail = (reason: FailureReason, detail: string): EncodeResult => ({ ok: false, reason, detail });
 
 /**
  * @param originalSize when the CDN sent a scaled copy, the original's size: the target is
@@ -38,40 +41,43 @@ export async function encodeImage(input: Buffer, options: ImageOptions, original
   const decoderOptions = { failOn: 'warning', limitInputPixels: options.maxPixels } as const;
   let metadata: Metadata;
   try {
-    metadata = await sharp(input, decoderOptions).metadata();
+    // The header only (no pixels): the pixel limit is checked below, with a clear reason.
+    metadata = await sharp(input, { ...decoderOptions, limitInputPixels: false }).metadata();
   } catch (error) {
-    return { ok: false, reason: 'decode_error', detail: `cannot read image header: ${errorMessage(error)}` };
+    return fail('decode_error', `cannot read image header: ${errorMessage(error)}`);
   }
   const { width, height } = metadata.autoOrient;
-  if (!width || !height) {
-    return { ok: false, reason: 'decode_error', detail: 'image header has no size' };
-  }
+  if (!width || !height) return fail('decode_error', 'image header has no size');
   if (width * height > options.maxPixels) {
-    return { ok: false, reason: 'too_many_pixels', detail: `${width}x${height} is more than --max-pixels ${options.maxPixels}` };
+    return fail('too_many_pixels', `${width}x${height} is more than --max-pixels ${options.maxPixels}`);
   }
 
   const fetched = { width, height };
   const original = originalSize && sameShape(originalSize, fetched) ? originalSize : fetched;
-  const { width: originalWidth, height: originalHeight } = original;
-  const target = shortestSideSize(original, options.resolution, options.round);
+  const tooSmall = sizeFilterProblem(original, options);
+  if (tooSmall) return fail('filtered_size', tooSmall);
+  const plan = planSize(original, options);
+  if (plan.kind === 'small' && options.skipSmall) {
+    return fail('filtered_size', `${original.width}x${original.height} is smaller than the target (--no-upscale --skip-small)`);
+  }
+  const sizes = { originalWidth: original.width, originalHeight: original.height };
+
   try {
-    const pipeline = sharp(input, decoderOptions)
-      .autoOrient()
-      .resize(target.width, target.height, { fit: 'fill', kernel: 'lanczos3' })
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb');
+    if (options.format === 'original') {
+      // Kept byte for byte; a full decode proves the bytes are a whole image first.
+      await sharp(input, decoderOptions).stats();
+      return { ok: true, image: input, format: storedFormat(metadata), width, height, ...sizes };
+    }
+    let pipeline = sharp(input, decoderOptions).autoOrient();
+    if (plan.kind === 'scale') pipeline = pipeline.resize(plan.width, plan.height, { fit: 'fill', kernel: 'lanczos3' });
+    if (plan.kind === 'crop') pipeline = pipeline.resize(plan.width, plan.height, { fit: 'cover', position: 'centre', kernel: 'lanczos3' });
+    // 'keep' and 'small' (no upscaling): the image keeps the size it was fetched at.
+    if (!options.keepAlpha) pipeline = pipeline.flatten({ background: '#ffffff' });
+    pipeline = pipeline.toColourspace('srgb');
     const { data, info } = await withFormat(pipeline, options).toBuffer({ resolveWithObject: true });
-    return {
-      ok: true,
-      image: data,
-      format: options.format,
-      width: info.width,
-      height: info.height,
-      originalWidth,
-      originalHeight,
-    };
+    return { ok: true, image: data, format: options.format, width: info.width, height: info.height, ...sizes };
   } catch (error) {
-    return { ok: false, reason: 'decode_error', detail: errorMessage(error) };
+    return fail('decode_error', errorMessage(error));
   }
 }
 
@@ -88,11 +94,35 @@ function withFormat(pipeline: Sharp, options: ImageOptions): Sharp {
       // 4:4:4: chroma subsampling would blur colour edges in the training data.
       return pipeline.jpeg({ quality: options.quality, chromaSubsampling: '4:4:4' });
     case 'webp':
-      return pipeline.webp({ quality: options.quality });
+      return pipeline.webp({ quality: options.quality, lossless: options.lossless });
+    case 'original':
+      throw new Error('unreachable: originals are not encoded');
+  }
+}
+
+function storedFormat(metadata: Metadata): StoredFormat {
+  switch (metadata.format) {
+    case 'jpeg':
+    case 'png':
+    case 'webp':
+    case 'gif':
+    case 'tiff':
+      return metadata.format;
+    case 'heif':
+      return metadata.compression === 'av1' ? 'avif' : 'heif';
+    default:
+      return 'png'; // unreachable: the fetch stage lets only these formats through
   }
 }
 
 /** The file extension for a format: what trainers and image viewers expect. */
-export function extensionOf(format: ImageFormat): string {
-  return format === 'jpeg' ? 'jpg' : format;
+export function extensionOf(format: StoredFormat): string {
+  switch (format) {
+    case 'jpeg':
+      return 'jpg';
+    case 'tiff':
+      return 'tif';
+    default:
+      return format;
+  }
 }

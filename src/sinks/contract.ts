@@ -7,7 +7,7 @@
  * `concurrency` writes pending, so a slow sink slows the whole pipeline instead of
  * letting samples pile up in memory.
  */
-import type { ImageFormat } from '../types.js';
+import type { ImageFormat, StoredFormat } from '../types.js';
 
 /** One training sample, ready to store. */
 export interface Sample {
@@ -17,8 +17,9 @@ export interface Sample {
   readonly caption: string;
   /** The encoded image file. */
   readonly image: Buffer;
-  readonly format: ImageFormat;
-  /** The usual file extension for `format`: png, jpg or webp. */
+  /** png, jpeg or webp; with `--resize none` and no `--format`, the fetched file's own format. */
+  readonly format: StoredFormat;
+  /** The usual file extension for `format`: png, jpg, webp (gif, tif, avif, heif for originals). */
   readonly extension: string;
   /** Size of the stored image. */
   readonly width: number;
@@ -59,7 +60,8 @@ export interface Sink {
 export interface SinkContext {
   /** The `--output` folder (created before the sink is opened). */
   readonly output: string;
-  readonly format: ImageFormat;
+  /** The output format, or `original` when fetched files are stored as they are. */
+  readonly format: ImageFormat | 'original';
   /** Writes a line to the run's log (stderr), unless --quiet. */
   readonly log: (message: string) => void;
 }
