@@ -17,6 +17,7 @@ import { realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { needsAllocatorRestart, restartWithAllocatorSettings, superviseFromParent } from './allocator.js';
 import { SinkError, errorMessage } from './errors.js';
 import { createRequestPlanner } from './fetch/cdn-resize.js';
 import { createFetcher } from './fetch/fetcher.js';
@@ -176,7 +177,12 @@ function isMainModule(): boolean {
 // No top-level await here: cli.js imports this module, and awaiting it while this
 // module is still evaluating would deadlock.
 if (isMainModule()) {
-  void import('./cli.js').then(async ({ main }) => {
-    process.exitCode = await main(process.argv.slice(2));
-  });
+  if (needsAllocatorRestart()) {
+    restartWithAllocatorSettings();
+  } else {
+    superviseFromParent();
+    void import('./cli.js').then(async ({ main }) => {
+      process.exitCode = await main(process.argv.slice(2));
+    });
+  }
 }

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { link, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isProcessRunning } from '../util/process-alive.js';
 
 export class LockedError extends Error {
   override readonly name = 'LockedError';
@@ -68,10 +69,5 @@ async function readOwner(path: string): Promise<LockOwner | undefined> {
 
 function isAlive(owner: LockOwner): boolean {
   if (owner.host !== hostname()) return true; // another machine's process: cannot check, assume alive
-  try {
-    process.kill(owner.pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return isProcessRunning(owner.pid);
 }

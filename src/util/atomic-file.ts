@@ -5,6 +5,7 @@
  */
 import { readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isProcessRunning } from './process-alive.js';
 
 const TEMP_MARK = '.partial-';
 let counter = 0;
@@ -38,18 +39,9 @@ export async function removeStaleTemporaryFiles(folder: string): Promise<number>
     const mark = name.lastIndexOf(TEMP_MARK);
     if (!name.startsWith('.') || mark < 0) continue;
     const pid = Number(name.slice(mark + TEMP_MARK.length).split('-')[0]);
-    if (Number.isInteger(pid) && isRunning(pid)) continue;
+    if (Number.isInteger(pid) && isProcessRunning(pid)) continue;
     await rm(join(folder, name), { force: true });
     removed++;
   }
   return removed;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
