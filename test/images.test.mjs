@@ -55,7 +55,7 @@ describe('orientation', () => {
     // What a camera stores for each orientation: the upright picture under the inverse of
     // the transform the tag asks a viewer to apply.
     // (Separate steps where two are needed: sharp applies rotate and flop in its own order.)
-    /** @type {Record<number, (image: sharp.Sharp) => sharp.Sharp | Promise<sharp.Sharp>>} */
+    /** @type {Record<number, (image: import('sharp').Sharp) => import('sharp').Sharp | Promise<import('sharp').Sharp>>} */
     const stored = {
       1: (image) => image,
       2: (image) => image.flop(),
