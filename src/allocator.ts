@@ -33,16 +33,25 @@ export function restartWithAllocatorSettings(): void {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, MALLOC_ARENA_MAX: '2' },
   });
+  // When the child last got each signal straight from the sender (not from us).
   const seenByChild = new Map<string, number>();
+  // Signals we forwarded whose report from the child is still to come.
+  const echoes = new Map<string, number>();
   child.on('message', (message: { signal?: string }) => {
-    if (message?.signal) seenByChild.set(message.signal, Date.now());
+    const signal = message?.signal;
+    if (!signal) return;
+    const pending = echoes.get(signal) ?? 0;
+    if (pending > 0) echoes.set(signal, pending - 1);
+    else seenByChild.set(signal, Date.now());
   });
   for (const signal of FORWARDED) {
     process.on(signal, () => {
       const receivedAt = Date.now();
       setTimeout(() => {
         const childGotIt = (seenByChild.get(signal) ?? 0) >= receivedAt - SAME_SIGNAL_MS;
-        if (!childGotIt) child.kill(signal);
+        if (childGotIt) return;
+        echoes.set(signal, (echoes.get(signal) ?? 0) + 1);
+        child.kill(signal);
       }, SAME_SIGNAL_MS);
     });
   }

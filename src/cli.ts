@@ -60,6 +60,7 @@ interface Flags {
   maxPixels?: number;
   imageConcurrency?: number;
   sink: string;
+  samplesPerShard?: number;
   results?: string;
   summary?: string;
   metricsFile?: string;
@@ -122,7 +123,8 @@ export function buildCommand(): Command {
     .option('--png-compression <level>', 'png zlib level, 0 fastest to 9 smallest (default: 6)', integer)
     .option('--max-pixels <n>', 'refuse images with more pixels than this, read from the header (default: 100000000)', integer)
     .option('--image-concurrency <n>', 'images decoded at once (default: number of cores)', integer)
-    .option('--sink <name|module>', 'where samples go: dir, null, or a sink module path or package', 'dir')
+    .option('--sink <name|module>', 'where samples go: dir (SimpleTuner folder), webdataset (tar shards), parquet (shards), null, or a sink module path or package', 'dir')
+    .option('--samples-per-shard <n>', 'samples per shard for webdataset and parquet (default: 1000)', integer)
     .option('--results <file>', 'write one NDJSON line per row: id, url, status, reason, size')
     .option('--summary <file>', 'write the run summary as JSON')
     .option('--metrics-file <file>', 'Prometheus text-format counters, rewritten every 5 s (node_exporter textfile collector)')
@@ -189,6 +191,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       concurrency: flags.imageConcurrency,
     }),
     sink: flags.sink,
+    ...(flags.samplesPerShard === undefined ? {} : { samplesPerShard: flags.samplesPerShard }),
     report: defined({
       resultsPath: flags.results,
       summaryPath: flags.summary,

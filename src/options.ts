@@ -103,8 +103,10 @@ export interface Options {
   readonly graceMs: number;
   readonly fetch: FetchOptions;
   readonly image: ImageOptions;
-  /** `dir`, `null`, a module path or package name, or a factory (from code). */
+  /** `dir`, `webdataset`, `parquet`, `null`, a module path or package name, or a factory (from code). */
   readonly sink: string | SinkFactory;
+  /** Samples per shard for the shard sinks. */
+  readonly samplesPerShard: number;
   readonly output: string;
   readonly report: ReportOptions;
 }
@@ -209,6 +211,7 @@ export function resolveOptions(given: PipelineOptions): Options {
     },
     graceMs: integer('--grace', given.graceMs ?? 30_000, 0, 24 * 3600_000),
     sink: given.sink ?? 'dir',
+    samplesPerShard: integer('--samples-per-shard', given.samplesPerShard ?? 1000, 1, 10_000_000),
     output: given.output,
     report: {
       ...(given.report?.resultsPath === undefined ? {} : { resultsPath: given.report.resultsPath }),

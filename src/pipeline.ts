@@ -83,7 +83,7 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
   const fetcher = createFetcher(options.fetch, abandon.signal);
   let failure: { error: unknown } | undefined;
   try {
-    sink = await openSink(options.sink, { output: options.output, format: options.image.format, log });
+    sink = await openSink(options.sink, { output: options.output, format: options.image.format, samplesPerShard: options.samplesPerShard, log });
     recorder = await Recorder.open({
       report: options.report,
       progress,

@@ -62,6 +62,8 @@ export interface SinkContext {
   readonly output: string;
   /** The output format, or `original` when fetched files are stored as they are. */
   readonly format: ImageFormat | 'original';
+  /** For sinks that write shards: samples per shard (`--samples-per-shard`). */
+  readonly samplesPerShard: number;
   /** Writes a line to the run's log (stderr), unless --quiet. */
   readonly log: (message: string) => void;
 }

@@ -9,9 +9,13 @@ import { UsageError, errorMessage } from '../errors.js';
 import type { Sink, SinkContext, SinkFactory } from './contract.js';
 import { createDirSink } from './dir.js';
 import { createNullSink } from './null.js';
+import { createParquetSink } from './parquet.js';
+import { createWebDatasetSink } from './webdataset.js';
 
 export const BUILT_IN_SINKS: Readonly<Record<string, SinkFactory>> = {
   dir: createDirSink,
+  webdataset: createWebDatasetSink,
+  parquet: createParquetSink,
   null: createNullSink,
 };
 

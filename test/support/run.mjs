@@ -37,11 +37,14 @@ export async function readResults(path) {
   return text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
 }
 
+/** Files the dir sink writes for the dataset as a whole, not per sample. */
+export const DATASET_FILES = ['metadata.parquet', 'simpletuner-dataloader.json'];
+
 /**
- * Every name in an output folder, sorted, hidden ones included (a leftover temporary file
- * would show), except the run's own state folder `.pipeline`.
+ * Every per-sample name in an output folder, sorted, hidden ones included (a leftover
+ * temporary file would show): all but the run's state folder `.pipeline` and DATASET_FILES.
  * @param {string} dir
  */
 export async function outputFiles(dir) {
-  return (await readdir(dir)).filter((name) => name !== '.pipeline').sort();
+  return (await readdir(dir)).filter((name) => name !== '.pipeline' && !DATASET_FILES.includes(name)).sort();
 }

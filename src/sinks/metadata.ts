@@ -1,0 +1,41 @@
+/** The per-sample metadata every built-in sink records, and its Parquet columns. */
+import { createHash } from 'node:crypto';
+import type { Sample } from './contract.js';
+import type { IndexedSample } from './sample-index.js';
+import type { ColumnType, ParquetRow } from './parquet-stream.js';
+
+export function describeSample(sample: Sample, shard: number | null): IndexedSample {
+  return {
+    id: sample.id,
+    filename: `${sample.id}.${sample.extension}`,
+    caption: sample.caption,
+    width: sample.width,
+    height: sample.height,
+    original_width: sample.originalWidth,
+    original_height: sample.originalHeight,
+    sha256: createHash('sha256').update(sample.image).digest('hex'),
+    url: sample.url,
+    shard,
+  };
+}
+
+/**
+ * metadata.parquet columns. `filename` is text with the extension: SimpleTuner's parquet
+ * backend looks files up by name as text, so integer ids would not match. `width` and
+ * `height` are the stored file's (SimpleTuner trusts them instead of opening the image).
+ */
+export const METADATA_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
+  ['filename', 'utf8'],
+  ['caption', 'utf8'],
+  ['width', 'int32'],
+  ['height', 'int32'],
+  ['original_width', 'int32'],
+  ['original_height', 'int32'],
+  ['sha256', 'utf8'],
+  ['url', 'utf8'],
+];
+
+export function metadataRow(sample: IndexedSample): ParquetRow {
+  const { filename, caption, width, height, original_width, original_height, sha256, url } = sample;
+  return { filename, caption, width, height, original_width, original_height, sha256, url };
+}

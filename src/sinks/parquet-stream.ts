@@ -1,0 +1,106 @@
+/**
+ * A Parquet file written row group by row group through parquet-wasm's streaming writer,
+ * so a file of any length is written with flat memory: rows are buffered until a row
+ * group is full, turned into an Arrow record batch, handed to the writer (which emits
+ * that row group's bytes), and the wasm copy is freed at once. The file is written under
+ * a temporary name and renamed when complete.
+ */
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import * as arrow from 'apache-arrow';
+import { Compression, Table as WasmTable, WriterPropertiesBuilder, transformParquetStream } from 'parquet-wasm';
+import { temporaryName } from '../util/atomic-file.js';
+
+export type ColumnType = 'utf8' | 'int32' | 'binary';
+export type ParquetRow = Record<string, string | number | Uint8Array | null>;
+
+export class ParquetStreamWriter {
+  readonly #path: string;
+  readonly #temporary: string;
+  readonly #columns: ReadonlyArray<readonly [string, ColumnType]>;
+  readonly #rowGroupSize: number;
+  #rows: ParquetRow[] = [];
+  #wroteAny = false;
+  #controller!: ReadableStreamDefaultController<unknown>;
+  /** Resolves when the writer asks for the next row group (backpressure). */
+  #demand: { promise: Promise<void>; resolve: () => void } = deferred();
+  #done: Promise<void>;
+
+  constructor(path: string, columns: ReadonlyArray<readonly [string, ColumnType]>, rowGroupSize: number) {
+    this.#path = path;
+    this.#temporary = join(dirname(path), temporaryName(basename(path)));
+    this.#columns = columns;
+    this.#rowGroupSize = rowGroupSize;
+    const input = new ReadableStream(
+      {
+        start: (controller) => void (this.#controller = controller),
+        pull: () => this.#demand.resolve(),
+      },
+      { highWaterMark: 0 },
+    );
+    const properties = new WriterPropertiesBuilder().setCompression(Compression.SNAPPY).setMaxRowGroupSize(rowGroupSize).build();
+    this.#done = transformParquetStream(input, properties).then((output) =>
+      output.pipeTo(Writable.toWeb(createWriteStream(this.#temporary)) as WritableStream<Uint8Array>),
+    );
+    this.#done.catch(() => {}); // surfaced by close()
+  }
+
+  async append(row: ParquetRow): Promise<void> {
+    this.#rows.push(row);
+    if (this.#rows.length >= this.#rowGroupSize) await this.#flush();
+  }
+
+  /** Writes the last row group and the footer, then renames the file into place. */
+  async close(): Promise<void> {
+    // A file with no rows still needs its schema: one empty batch carries it.
+    await this.#flush(!this.#wroteAny);
+    this.#controller.close();
+    await this.#done;
+    await rename(this.#temporary, this.#path);
+  }
+
+  /** Gives up: the temporary file is removed, the real name never appears. */
+  async abort(): Promise<void> {
+    try {
+      this.#controller.error(new Error('aborted'));
+    } catch {
+      // already closed
+    }
+    await this.#done.catch(() => {});
+    await rm(this.#temporary, { force: true });
+  }
+
+  async #flush(evenIfEmpty = false): Promise<void> {
+    if (this.#rows.length === 0 && !evenIfEmpty) return;
+    this.#wroteAny = true;
+    const rows = this.#rows;
+    this.#rows = [];
+    await this.#demand.promise;
+    this.#demand = deferred();
+    const table = new arrow.Table(
+      Object.fromEntries(this.#columns.map(([name, type]) => [name, arrow.vectorFromArray(rows.map((row) => row[name] ?? null), arrowType(type))])),
+    );
+    const wasm = WasmTable.fromIPCStream(arrow.tableToIPC(table, 'stream'));
+    for (const batch of wasm.recordBatches()) this.#controller.enqueue(batch);
+    wasm.free(); // the batches were copied out; without this, wasm memory grows by every row group
+  }
+}
+
+function arrowType(type: ColumnType): arrow.DataType {
+  switch (type) {
+    case 'utf8':
+      return new arrow.Utf8();
+    case 'int32':
+      return new arrow.Int32();
+    case 'binary':
+      return new arrow.Binary();
+  }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
+}

@@ -1,0 +1,53 @@
+/**
+ * The `webdataset` sink: tar shards `{shard:05d}.tar` of `--samples-per-shard` samples,
+ * each sample as `{key}.{ext}`, `{key}.txt` (caption) and `{key}.json` (the row's columns
+ * with the stored size and hash), written with tar-stream. The key is the id; WebDataset
+ * splits a member name at its first dot, so an id with a dot is refused for that sample.
+ */
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { temporaryName } from '../util/atomic-file.js';
+import type { SinkFactory } from './contract.js';
+import { createShardedSink, type ShardFormat, type ShardWriter } from './sharded.js';
+
+const tarShards: ShardFormat = {
+  name: 'webdataset',
+  extension: 'tar',
+  open(path): ShardWriter {
+    const temporary = join(dirname(path), temporaryName(basename(path)));
+    const pack = tar.pack();
+    const file = createWriteStream(temporary);
+    pack.pipe(file);
+    const mtime = new Date();
+    const entry = (name: string, data: Buffer) =>
+      new Promise<void>((resolve, reject) => {
+        pack.entry({ name, size: data.length, mtime, mode: 0o644 }, data, (error) => (error ? reject(error) : resolve()));
+      });
+    return {
+      async append(sample, described) {
+        if (sample.id.includes('.')) throw new Error(`id ${JSON.stringify(sample.id)} has a dot: WebDataset keys cannot`);
+        const json = Buffer.from(`${JSON.stringify({ ...sample.row, ...described, shard: undefined })}\n`);
+        const caption = Buffer.from(sample.caption);
+        await entry(`${sample.id}.${sample.extension}`, sample.image);
+        await entry(`${sample.id}.txt`, caption);
+        await entry(`${sample.id}.json`, json);
+        return sample.image.length + caption.length + json.length;
+      },
+      async finish() {
+        pack.finalize();
+        await finished(file);
+        await rename(temporary, path);
+      },
+      async abort() {
+        pack.destroy();
+        file.destroy();
+        await rm(temporary, { force: true });
+      },
+    };
+  },
+};
+
+export const createWebDatasetSink: SinkFactory = (context) => createShardedSink(context, tarShards);
