@@ -14,7 +14,7 @@
 // Photos: --photos DIR, else ../shared/tools/photos.sh into .bench-cache/photos when it
 // exists, else the bundled examples/photos.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -129,17 +129,20 @@ async function runPipelineChild(input, format, count, extra = [], onLine = () =>
   };
 }
 
-/** RSS (kB) summed over a process and its descendants, and their CPU ticks, from /proc. */
+/**
+ * RSS (kB) summed over a process and its descendants, and their CPU ticks, read from
+ * /proc directly (spawning a reader 10 times a second would steal CPU from the run).
+ */
 function treeUsage(pid) {
   let rssKb = 0;
   let cpuTicks = 0;
   const visit = (id) => {
     try {
-      const status = execFileSync('cat', [`/proc/${id}/status`, `/proc/${id}/stat`], { encoding: 'utf8' });
-      rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      const stat = status.slice(status.lastIndexOf(')') + 2).split(' ');
-      cpuTicks += Number(stat[11]) + Number(stat[12]);
-      const children = execFileSync('cat', [`/proc/${id}/task/${id}/children`], { encoding: 'utf8' }).trim();
+      rssKb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${id}/status`, 'utf8'))?.[1] ?? 0);
+      const stat = readFileSync(`/proc/${id}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpuTicks += Number(fields[11]) + Number(fields[12]);
+      const children = readFileSync(`/proc/${id}/task/${id}/children`, 'utf8').trim();
       for (const childPid of children ? children.split(/\s+/) : []) visit(childPid);
     } catch {
       // the process just exited

@@ -17,20 +17,12 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { FetchOptions } from '../options.js';
 import type { FailureReason } from '../types.js';
 import { errorMessage } from '../errors.js';
+import { isTransient } from '../reasons.js';
 import { agentToken, robotsDenial } from './robots.js';
 import { describeHead, sniffImage, SNIFF_BYTES } from './sniff.js';
 
 export const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-const TRANSIENT_REASONS: ReadonlySet<FailureReason> = new Set([
-  'timeout_connect',
-  'timeout_headers',
-  'timeout_body',
-  'timeout_total',
-  'truncated',
-  'connection_error',
-]);
 
 export type AttemptResult =
   | { readonly ok: true; readonly body: Buffer; readonly status: number }
@@ -143,7 +135,7 @@ async function attemptFetch(url: string, agent: Dispatcher, options: FetchOption
         ok: false,
         reason: `http_${statusCode}`,
         detail: `HTTP ${statusCode}${retryAfterMs === undefined ? '' : ` (Retry-After ${Math.ceil(retryAfterMs / 1000)} s)`}`,
-        transient: TRANSIENT_STATUSES.has(statusCode),
+        transient: isTransient(`http_${statusCode}`),
         status: statusCode,
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
         bytesReceived: 0,
@@ -223,7 +215,7 @@ function failure(reason: FailureReason, detail: string, bytesReceived: number, s
     ok: false,
     reason,
     detail,
-    transient: TRANSIENT_REASONS.has(reason),
+    transient: isTransient(reason),
     ...(status === undefined ? {} : { status }),
     bytesReceived,
   };

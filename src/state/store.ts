@@ -11,7 +11,7 @@
 import Database from 'better-sqlite3';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { join } from 'node:path';
-import type { FailureReason } from '../types.js';
+import { isTransient } from '../reasons.js';
 import { SinkError, errorMessage } from '../errors.js';
 
 export const STATE_DIR = '.pipeline';
@@ -45,21 +45,6 @@ export interface StateSummary {
   /** Failed samples a later run will try again (transient, under --max-attempts). */
   readonly pendingRetries: number;
   readonly lastRun: RunRecord | undefined;
-}
-
-/** Failures worth another run: the network or the server, not the sample, went wrong. */
-export const TRANSIENT_REASONS: ReadonlySet<string> = new Set<FailureReason>([
-  'timeout_connect',
-  'timeout_headers',
-  'timeout_body',
-  'timeout_total',
-  'truncated',
-  'connection_error',
-  'sink_error',
-]);
-
-export function isTransient(reason: string): boolean {
-  return TRANSIENT_REASONS.has(reason) || reason === 'http_408' || reason === 'http_429' || /^http_5\d\d$/.test(reason);
 }
 
 export class StateStore {
