@@ -24,6 +24,24 @@ export interface ParquetRows {
   records(wanted: readonly string[]): AsyncGenerator<NumberedRecord>;
 }
 
+/**
+ * A column as plain JS values. 64-bit integers (ids, sizes) become numbers when they fit,
+ * else decimal strings, so rows from Parquet look like rows from NDJSON and CSV.
+ */
+function columnValues(vector: arrow.Vector | null, length: number): ArrayLike<unknown> {
+  if (!vector) return new Array<null>(length).fill(null);
+  const values = vector.toArray() as ArrayLike<unknown>;
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+    const plain = Array.from(values, (value: bigint) => (Number.isSafeInteger(Number(value)) ? Number(value) : value.toString()));
+    if (vector.nullCount > 0) for (let i = 0; i < length; i++) if (!vector.isValid(i)) plain[i] = null as never;
+    return plain;
+  }
+  if (vector.nullCount > 0 && !Array.isArray(values)) {
+    return Array.from({ length }, (_, i) => (vector.isValid(i) ? values[i] : null));
+  }
+  return values;
+}
+
 export async function openParquet(path: string): Promise<ParquetRows> {
   let file: ParquetFile;
   try {
@@ -47,10 +65,11 @@ export async function openParquet(path: string): Promise<ParquetRows> {
             const stream = await file.stream({ rowGroups: [group], columns: [...wanted], batchSize: BATCH_ROWS, offset, limit });
             for await (const batch of stream as AsyncIterable<{ intoIPCStream(): Uint8Array }>) {
               const table = arrow.tableFromIPC(batch.intoIPCStream());
-              const vectors = wanted.map((name) => [name, table.getChild(name)] as const);
+              // Whole columns at once: much cheaper than Vector.get per cell.
+              const columns = wanted.map((name) => [name, columnValues(table.getChild(name), table.numRows)] as const);
               for (let row = 0; row < table.numRows; row++) {
                 const record: Record<string, unknown> = {};
-                for (const [name, vector] of vectors) record[name] = vector?.get(row) ?? null;
+                for (const [name, values] of columns) record[name] = values[row] ?? null;
                 index++;
                 yield { index, record };
               }
