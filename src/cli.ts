@@ -7,7 +7,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { UsageError, errorMessage } from './errors.js';
 import { DEFAULT_COLUMNS, DEFAULT_USER_AGENT, IMGIX_STYLE_HOSTS, VERSION, type PipelineOptions } from './options.js';
-import { formatSummary, runPipeline } from './pipeline.js';
+import { formatSummary, runPipeline } from './run.js';
 import { LockedError } from './state/lock.js';
 import { RESIZE_MODES, type ResizeMode } from './image/size-rule.js';
 import { StateStore } from './state/store.js';

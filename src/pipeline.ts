@@ -1,168 +1,26 @@
 #!/usr/bin/env node
 /**
- * The pipeline: row source -> resume -> fetch -> decode/resize -> sink -> record, each
- * stage a bounded, backpressured async transform, composed with Node's `stream.pipeline`
- * (which also tears every stage down if one fails).
+ * The entry point, as a library and as a program.
  *
- * A run holds the output's lock and resume state for its whole life. A stop signal ends
- * reading; rows in flight get `graceMs` to finish, then are abandoned as `interrupted`;
- * either way the sink, state and reports are closed properly.
- *
- * `runPipeline` is the library entry point; run as a program (`node dist/pipeline.js`),
- * this file hands its arguments to the CLI.
+ * As a library: `runPipeline(options)` builds and runs the pipeline (row source -> resume
+ * -> fetch -> decode/resize -> sink -> record; see run.ts).
+ * As a program (`node dist/pipeline.js ...`): on glibc Linux it first restarts itself under
+ * MALLOC_ARENA_MAX=2 (see allocator.ts), then hands its arguments to the CLI. Everything
+ * heavy (sharp, undici, parquet-wasm, SQLite) is imported only once a run really happens,
+ * so the supervising parent stays a bare Node process.
  */
-import { setMaxListeners } from 'node:events';
-import { mkdir } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { needsAllocatorRestart, restartWithAllocatorSettings, superviseFromParent } from './allocator.js';
-import { SinkError, errorMessage } from './errors.js';
-import { createRequestPlanner } from './fetch/cdn-resize.js';
-import { createFetcher } from './fetch/fetcher.js';
-import { resolveOptions, type Options, type PipelineOptions } from './options.js';
-import { barProgress, logProgress, silentProgress, type ProgressReporter } from './report/progress.js';
-import { openSink } from './sinks/load.js';
-import { acquireLock } from './state/lock.js';
-import { STATE_DIR, StateStore } from './state/store.js';
-import { fetchStage } from './stages/fetch.js';
-import { metadataFilterStage } from './stages/filter.js';
-import { imageStage } from './stages/image.js';
-import { Recorder, formatSummary, type Summary } from './stages/record.js';
-import { resumeStage } from './stages/resume.js';
-import { sinkStage } from './stages/sink.js';
-import { openRowSource } from './stages/source.js';
-import type { Item } from './types.js';
-import { writeFilesAtomically } from './util/atomic-file.js';
+import type { Options, PipelineOptions } from './options.js';
+import type { RunHooks, Summary } from './run.js';
 
-export interface RunHooks {
-  /** Where progress and failure lines go; defaults to stderr (nothing with `quiet`). */
-  readonly log?: (message: string) => void;
-  /** Aborting it stops the run gracefully: no new rows, in-flight rows get the grace period. */
-  readonly stop?: AbortSignal;
+export type { RunHooks, Summary };
+
+export async function runPipeline(options: PipelineOptions | Options, hooks: RunHooks = {}): Promise<Summary> {
+  const { runPipeline: run } = await import('./run.js');
+  return run(options, hooks);
 }
-
-export async function runPipeline(given: PipelineOptions | Options, hooks: RunHooks = {}): Promise<Summary> {
-  const options = resolveOptions(given);
-  const source = await openRowSource(options.input);
-  const stateDir = join(options.output, STATE_DIR);
-  try {
-    await mkdir(stateDir, { recursive: true });
-  } catch (error) {
-    throw new SinkError(`cannot create output folder ${options.output}: ${errorMessage(error)}`);
-  }
-  const lock = options.resume.enabled ? await acquireLock(stateDir) : undefined;
-  try {
-    return await runLocked(options, source, hooks);
-  } finally {
-    await lock?.release();
-  }
-}
-
-async function runLocked(options: Options, source: Awaited<ReturnType<typeof openRowSource>>, hooks: RunHooks): Promise<Summary> {
-  const progress = chooseProgress(options, hooks);
-  const log = (message: string) => progress.log(message);
-  const store = options.resume.enabled ? StateStore.open(options.output) : undefined;
-  const run = store?.startRun() ?? 0;
-
-  // Shutdown: `stop` ends reading; `abandon` fires after the grace period and ends the
-  // fetches still in flight.
-  const abandon = new AbortController();
-  // Every fetch in flight listens for it: more than the default 10 is expected.
-  setMaxListeners(0, abandon.signal);
-  let graceTimer: NodeJS.Timeout | undefined;
-  const onStop = () => {
-    log(`stopping: no new rows; rows in flight have ${options.graceMs / 1000} s to finish`);
-    graceTimer = setTimeout(() => abandon.abort(), options.graceMs).unref();
-  };
-  hooks.stop?.addEventListener('abort', onStop, { once: true });
-
-  let sink: Awaited<ReturnType<typeof openSink>> | undefined;
-  let recorder: Recorder | undefined;
-  const fetcher = createFetcher(options.fetch, abandon.signal);
-  let failure: { error: unknown } | undefined;
-  try {
-    sink = await openSink(options.sink, { output: options.output, format: options.image.format, samplesPerShard: options.samplesPerShard, log });
-    recorder = await Recorder.open({
-      report: options.report,
-      progress,
-      ...(store ? { state: { store, run } } : {}),
-      ...(source.totalRows === undefined ? {} : { totalRows: source.totalRows }),
-    });
-    const planRequest = createRequestPlanner(options.fetch.cdnResizeHosts, options.image.resolution, options.image.round);
-    const rows = countRows(untilStopped(source.items, hooks.stop), recorder.rowRead);
-    await pipeline(
-      store ? resumeStage(store, run, sink, options.resume)(rows) : rows,
-      metadataFilterStage(options.image),
-      fetchStage(fetcher, planRequest, options.fetch.concurrency),
-      imageStage(options.image),
-      sinkStage(sink),
-      recorder.consume,
-    );
-  } catch (error) {
-    failure = { error };
-  } finally {
-    clearTimeout(graceTimer);
-    hooks.stop?.removeEventListener('abort', onStop);
-  }
-
-  // Close everything even after a failure, so files are flushed and sockets released.
-  const closed = await Promise.allSettled([sink?.close(), fetcher.close(), recorder?.close()]);
-  const summary = recorder?.summary();
-  if (summary && hooks.stop?.aborted) summary.interrupted = true;
-  if (store) {
-    const exit = failure ? `error: ${errorMessage(failure.error)}` : summary?.interrupted ? 'stopped' : 'finished';
-    store.endRun(run, exit, summary ?? { rows: 0, saved: 0, failed: 0, skipped: 0 });
-    store.close();
-  }
-  if (failure) throw failure.error;
-  for (const result of closed) if (result.status === 'rejected') throw result.reason;
-  if (!summary) throw new Error('internal error: no summary');
-
-  if (options.report.summaryPath !== undefined) {
-    const path = options.report.summaryPath;
-    await writeFilesAtomically(dirname(path), [[basename(path), `${JSON.stringify(summary, null, 2)}\n`]]);
-  }
-  return summary;
-}
-
-function chooseProgress(options: Options, hooks: RunHooks): ProgressReporter {
-  if (hooks.log) return { update() {}, log: hooks.log, stop() {} };
-  if (options.report.quiet) return silentProgress;
-  if (options.report.progressBar) return barProgress(process.stderr);
-  return logProgress((line) => void process.stderr.write(`${line}\n`), options.report.logEveryMs);
-}
-
-/** Ends the row source when `stop` fires, even while it waits for input (stdin). */
-async function* untilStopped(items: AsyncIterable<Item>, stop: AbortSignal | undefined): AsyncGenerator<Item> {
-  if (!stop) return yield* items;
-  const iterator = items[Symbol.asyncIterator]();
-  const stopped = new Promise<'stopped'>((resolve) => {
-    if (stop.aborted) resolve('stopped');
-    stop.addEventListener('abort', () => resolve('stopped'), { once: true });
-  });
-  try {
-    for (;;) {
-      const next = await Promise.race([iterator.next(), stopped]);
-      if (next === 'stopped' || next.done) return;
-      yield next.value;
-    }
-  } finally {
-    // Not awaited: a source blocked on input would hold the run open.
-    void iterator.return?.()?.catch(() => {});
-  }
-}
-
-async function* countRows(items: AsyncIterable<Item>, count: () => void): AsyncGenerator<Item> {
-  for await (const item of items) {
-    count();
-    yield item;
-  }
-}
-
-export { formatSummary };
-export type { Summary };
 
 function isMainModule(): boolean {
   const entry = process.argv[1];
@@ -174,8 +32,6 @@ function isMainModule(): boolean {
   }
 }
 
-// No top-level await here: cli.js imports this module, and awaiting it while this
-// module is still evaluating would deadlock.
 if (isMainModule()) {
   if (needsAllocatorRestart()) {
     restartWithAllocatorSettings();
