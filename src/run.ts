@@ -130,17 +130,29 @@ function chooseProgress(options: Options, hooks: RunHooks): ProgressReporter {
   return logProgress((line) => void process.stderr.write(`${line}\n`), options.report.logEveryMs);
 }
 
-/** Ends the row source when `stop` fires, even while it waits for input (stdin). */
+/**
+ * Ends the row source when `stop` fires, even while it waits for input (stdin).
+ *
+ * Each row races a fresh stop promise whose listener is removed right after: racing one
+ * long-lived pending promise instead would attach a reaction to it per row, and over
+ * 567k rows those add up (measured: RSS grew by hundreds of megabytes).
+ */
 async function* untilStopped(items: AsyncIterable<Item>, stop: AbortSignal | undefined): AsyncGenerator<Item> {
   if (!stop) return yield* items;
   const iterator = items[Symbol.asyncIterator]();
-  const stopped = new Promise<'stopped'>((resolve) => {
-    if (stop.aborted) resolve('stopped');
-    stop.addEventListener('abort', () => resolve('stopped'), { once: true });
-  });
   try {
-    for (;;) {
-      const next = await Promise.race([iterator.next(), stopped]);
+    while (!stop.aborted) {
+      let onAbort: () => void = () => {};
+      const stopped = new Promise<'stopped'>((resolve) => {
+        onAbort = () => resolve('stopped');
+        stop.addEventListener('abort', onAbort, { once: true });
+      });
+      let next: IteratorResult<Item> | 'stopped';
+      try {
+        next = await Promise.race([iterator.next(), stopped]);
+      } finally {
+        stop.removeEventListener('abort', onAbort);
+      }
       if (next === 'stopped' || next.done) return;
       yield next.value;
     }
