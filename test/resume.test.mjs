@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
+import { PHOTO_FILES } from './support/cdn.mjs';
 import { startFaultyServer } from './support/faulty-server.mjs';
 import { countImages, startCli, waitFor } from './support/child.mjs';
 import { outputFiles, readResults, runCli, tempDir } from './support/run.mjs';
 
-const PHOTOS = ['aqua.jpg', 'dragonfly.jpg', 'friends.jpg', 'wine.jpg', 'canyon-wren.jpg', 'yellow-flower.jpg', 'otters.jpg', 'storm.jpg', 'drop.png', 'flowers.webp', 'spiral.jpg', 'sunset.jpg'];
+const PHOTOS = PHOTO_FILES;
 
 /** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
 let server;

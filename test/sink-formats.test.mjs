@@ -9,11 +9,12 @@ import * as arrow from 'apache-arrow';
 import { ParquetFile } from 'parquet-wasm';
 import sharp from 'sharp';
 import tar from 'tar-stream';
+import { PHOTO_FILES } from './support/cdn.mjs';
 import { startFaultyServer } from './support/faulty-server.mjs';
 import { startCli, waitFor } from './support/child.mjs';
 import { runCli, tempDir } from './support/run.mjs';
 
-const PHOTOS = ['aqua.jpg', 'dragonfly.jpg', 'friends.jpg', 'wine.jpg', 'canyon-wren.jpg', 'yellow-flower.jpg', 'otters.jpg', 'storm.jpg', 'drop.png', 'flowers.webp', 'spiral.jpg', 'sunset.jpg'];
+const PHOTOS = PHOTO_FILES;
 
 /** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
 let server;

@@ -42,7 +42,7 @@ export async function startLoopbackCdn(options: LoopbackCdnOptions): Promise<Loo
 
   async function answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
     if (options.handle && (await options.handle(request, response))) return;
-    const file = photoPath(options.root, new URL(request.url ?? '/', 'http://x').pathname);
+    const file = photoPath(options.root, new URL(request.url ?? '/', 'http://127.0.0.1').pathname);
     const info = file ? await stat(file).catch(() => undefined) : undefined;
     if (!file || !info?.isFile()) {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

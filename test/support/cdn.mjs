@@ -6,6 +6,8 @@ import { startLoopbackCdn } from '../../dist/demo/loopback-cdn.js';
 
 export const PHOTOS = new URL('../../examples/photos/', import.meta.url).pathname;
 export const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
+/** The bundled photos, by file name. */
+export const PHOTO_FILES = ['aqua.jpg', 'dragonfly.jpg', 'friends.jpg', 'wine.jpg', 'canyon-wren.jpg', 'yellow-flower.jpg', 'otters.jpg', 'storm.jpg', 'drop.png', 'flowers.webp', 'spiral.jpg', 'sunset.jpg'];
 
 /**
  * Routes besides /photos/<name>:
@@ -22,7 +24,7 @@ export async function startTestCdn() {
   const cdn = await startLoopbackCdn({
     root: PHOTOS,
     handle: async (request, response) => {
-      const [, route = '', ...rest] = new URL(request.url ?? '/', 'http://x').pathname.split('/');
+      const [, route = '', ...rest] = new URL(request.url ?? '/', 'http://127.0.0.1').pathname.split('/');
       const name = decodeURIComponent(rest.join('/'));
       switch (route) {
         case 'fixtures': {

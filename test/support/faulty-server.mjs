@@ -44,7 +44,7 @@ export async function startFaultyServer(options = {}) {
 
   /** @param {import('node:http').IncomingMessage} request @param {import('node:http').ServerResponse} response */
   async function handle(request, response) {
-    const url = new URL(request.url ?? '/', 'http://x');
+    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const host = request.socket.localAddress ?? '?';
     const count = (seen.get(url.pathname) ?? 0) + 1;
     seen.set(url.pathname, count);
