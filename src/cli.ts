@@ -309,15 +309,16 @@ function seconds(value: string): number {
   return Math.round(number * 1000);
 }
 
-function decimal(value: string): number {
-  const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number) || number < 0) throw new InvalidArgumentError('expected a number, e.g. 1.25');
-  return number;
-}
+/** A number of at least 0 (`--megapixels 1.25`). */
+const decimal = (value: string): number => parseNumber(value, false);
+/** A number above 0 (`--rate 0.5`). */
+const rate = (value: string): number => parseNumber(value, true);
 
-function rate(value: string): number {
+function parseNumber(value: string, positive: boolean): number {
   const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('expected requests per second, e.g. 10 or 0.5');
+  if (value.trim() === '' || !Number.isFinite(number) || number < 0 || (positive && number === 0)) {
+    throw new InvalidArgumentError(positive ? 'expected a number above 0, e.g. 10 or 0.5' : 'expected a number, e.g. 1.25');
+  }
   return number;
 }
 

@@ -135,8 +135,3 @@ export function failed(
     bytesFetched: counts.bytesFetched ?? 0,
   };
 }
-
-/** Describes a row in messages: `row 12 (id 3456)`. */
-export function describeRow(row: RowRef): string {
-  return row.id === undefined ? `row ${row.index}` : `row ${row.index} (id ${row.id})`;
-}
