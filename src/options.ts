@@ -69,6 +69,13 @@ export interface ImageOptions extends SizeRule, SizeFilters {
   readonly keepAlpha: boolean;
   /** zlib level for png, 0 (fastest, largest) to 9 (slowest, smallest). */
   readonly pngCompressionLevel: number;
+  /**
+   * PNG row filters: `adaptive` picks the best filter per row (as PIL and libpng's own
+   * default do: files about 35% smaller), `none` skips the search (faster, larger).
+   */
+  readonly pngFilter: PngFilter;
+  /** JPEG chroma subsampling: `4:2:0` as PIL, OpenCV and img2dataset write, or full-resolution `4:4:4`. */
+  readonly chromaSubsampling: ChromaSubsampling;
   /** Refuse images whose header declares more pixels than this, before decoding. */
   readonly maxPixels: number;
   /** Images decoded and encoded at once. */
@@ -134,6 +141,11 @@ export const DEFAULT_COLUMNS: ColumnNames = Object.freeze({
   height: 'height',
 });
 
+export type PngFilter = 'adaptive' | 'none';
+export const PNG_FILTERS: readonly PngFilter[] = ['adaptive', 'none'];
+export type ChromaSubsampling = '4:2:0' | '4:4:4';
+export const CHROMA_SUBSAMPLINGS: readonly ChromaSubsampling[] = ['4:2:0', '4:4:4'];
+
 export const DEFAULT_QUALITY: Readonly<Record<ImageFormat, number>> = { png: 100, jpeg: 95, webp: 90 };
 
 const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
@@ -162,6 +174,10 @@ export function resolveOptions(given: PipelineOptions): Options {
     throw new UsageError('--format original keeps the fetched bytes: it needs --resize none');
   }
   const keepAlpha = given.image?.keepAlpha ?? false;
+  const pngFilter = given.image?.pngFilter ?? 'adaptive';
+  oneOf('--png-filter', pngFilter, PNG_FILTERS);
+  const chromaSubsampling = given.image?.chromaSubsampling ?? '4:2:0';
+  oneOf('--chroma-subsampling', chromaSubsampling, CHROMA_SUBSAMPLINGS);
   if (keepAlpha && imageFormat === 'jpeg') throw new UsageError('--keep-alpha needs --format png or webp: jpeg has no alpha');
 
   const options: Options = {
@@ -201,6 +217,8 @@ export function resolveOptions(given: PipelineOptions): Options {
       lossless: given.image?.lossless ?? false,
       keepAlpha,
       pngCompressionLevel: integer('--png-compression', given.image?.pngCompressionLevel ?? 6, 0, 9),
+      pngFilter,
+      chromaSubsampling,
       maxPixels: integer('--max-pixels', given.image?.maxPixels ?? 100_000_000, 1, Number.MAX_SAFE_INTEGER),
       concurrency: integer('--image-concurrency', given.image?.concurrency ?? availableParallelism(), 1, 256),
     },

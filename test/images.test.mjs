@@ -230,6 +230,36 @@ describe('resize modes', () => {
   });
 });
 
+describe('encoder settings', () => {
+  const FILES = ['wine.jpg', 'storm.jpg', 'otters.jpg'];
+  const rows = FILES.map((file) => ({ id: file.replace(/\..*/, ''), file }));
+  before(async () => {
+    for (const file of FILES) await copyFile(join(PHOTOS, file), join(served, file));
+  });
+
+  test('png row filters change the size, never the pixels: adaptive (the default) writes smaller files', async () => {
+    const adaptive = await run('png-adaptive', rows);
+    const none = await run('png-none', rows, { pngFilter: 'none' });
+    assert.equal(adaptive.summary.saved, FILES.length);
+    assert.equal(none.summary.saved, FILES.length);
+    for (const { id } of rows) {
+      const [a, b] = await Promise.all([adaptive, none].map(({ output }) => sharp(join(output, `${id}.png`)).raw().toBuffer()));
+      assert.ok(a.equals(b), `${id}: the same pixels either way`);
+    }
+    assert.ok(adaptive.summary.bytesWritten < none.summary.bytesWritten * 0.9, `adaptive ${adaptive.summary.bytesWritten} B, none ${none.summary.bytesWritten} B`);
+  });
+
+  test('jpeg is 4:2:0 by default, as PIL and OpenCV write it, and 4:4:4 on request', async () => {
+    const standard = await run('jpeg-420', rows, { format: 'jpeg' });
+    const full = await run('jpeg-444', rows, { format: 'jpeg', chromaSubsampling: '4:4:4' });
+    for (const { id } of rows) {
+      assert.equal((await sharp(join(standard.output, `${id}.jpg`)).metadata()).chromaSubsampling, '4:2:0', id);
+      assert.equal((await sharp(join(full.output, `${id}.jpg`)).metadata()).chromaSubsampling, '4:4:4', id);
+    }
+    assert.ok(full.summary.bytesWritten > standard.summary.bytesWritten);
+  });
+});
+
 describe('filters', () => {
   test('metadata filters skip rows before any request; the real size is checked after the fetch', async () => {
     const rows = [
@@ -272,9 +302,8 @@ describe('safety', () => {
       import sharp from 'sharp';
       import { readFileSync } from 'node:fs';
       import { encodeImage } from ${JSON.stringify(new URL('../dist/image/encode.js', import.meta.url).href)};
-      const options = { resize: 'shortest', resolution: 1024, megapixels: 1, round: 64, upscale: true, skipSmall: false,
-        minMegapixels: 0, minSide: 0, maxAspect: 0, format: 'png', quality: 100, lossless: false, keepAlpha: false,
-        pngCompressionLevel: 6, maxPixels: 100000000, concurrency: 1 };
+      import { resolveOptions } from ${JSON.stringify(new URL('../dist/options.js', import.meta.url).href)};
+      const options = resolveOptions({ output: 'unused', image: { format: 'png' } }).image;
       const input = readFileSync(${JSON.stringify(bomb)});
       const started = performance.now();
       const result = ${work ? 'await encodeImage(input, options)' : '{ reason: "baseline" }'};
