@@ -158,20 +158,20 @@ async function readBody(
   deadline: AbortSignal,
   options: FetchOptions,
 ): Promise<AttemptResult> {
-  const chunks: Buffer[] = [];
+  const collected = new BodyBuffer(declared);
   let received = 0;
   let sniffed = false;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
       received += chunk.length;
       if (received > options.maxBytes) {
         discard(body);
         return failure('too_large', `body exceeds --max-bytes ${options.maxBytes}`, received, status);
       }
+      collected.append(chunk);
       if (!sniffed && received >= SNIFF_BYTES) {
         sniffed = true;
-        const verdict = checkHead(Buffer.concat(chunks, Math.min(received, 64)), status);
+        const verdict = checkHead(collected.head(64), status);
         if (verdict) {
           discard(body);
           return verdict;
@@ -187,12 +187,49 @@ async function readBody(
   if (declared !== undefined && received < declared) {
     return failure('truncated', `body ended after ${received} of ${declared} bytes`, received, status);
   }
-  const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received);
+  const data = collected.contents();
   if (!sniffed) {
     const verdict = checkHead(data, status);
     if (verdict) return verdict;
   }
   return { ok: true, body: data, status };
+}
+
+/**
+ * A body's bytes in one Buffer. With a Content-Length the Buffer is allocated once at that
+ * size and each chunk is copied in as it arrives, so the chunks can be freed at once
+ * instead of living until a final concatenation (half the memory per body, one copy).
+ * Without one, or if the body is longer than declared, chunks are kept and joined.
+ */
+class BodyBuffer {
+  #buffer: Buffer | undefined;
+  #chunks: Buffer[] = [];
+  #length = 0;
+
+  constructor(declared: number | undefined) {
+    if (declared !== undefined && declared > 0) this.#buffer = Buffer.allocUnsafeSlow(declared);
+  }
+
+  append(chunk: Buffer): void {
+    if (this.#buffer && this.#length + chunk.length <= this.#buffer.length) {
+      chunk.copy(this.#buffer, this.#length);
+    } else {
+      if (this.#buffer) this.#chunks.push(this.#buffer.subarray(0, this.#length));
+      this.#buffer = undefined;
+      this.#chunks.push(chunk);
+    }
+    this.#length += chunk.length;
+  }
+
+  head(bytes: number): Buffer {
+    return this.contents().subarray(0, bytes);
+  }
+
+  contents(): Buffer {
+    if (this.#buffer) return this.#buffer.subarray(0, this.#length);
+    if (this.#chunks.length !== 1) this.#chunks = [Buffer.concat(this.#chunks, this.#length)];
+    return this.#chunks[0] as Buffer;
+  }
 }
 
 /**
