@@ -109,8 +109,14 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
   if (summary && hooks.stop?.aborted) summary.interrupted = true;
   if (store) {
     const exit = failure ? `error: ${errorMessage(failure.error)}` : summary?.interrupted ? 'stopped' : 'finished';
-    store.endRun(run, exit, summary ?? { rows: 0, saved: 0, failed: 0, skipped: 0 });
-    store.close();
+    try {
+      store.endRun(run, exit, summary ?? { rows: 0, saved: 0, failed: 0, skipped: 0 });
+    } catch (error) {
+      // The error that stopped the run (a full disk, say) is the one to report.
+      failure ??= { error };
+    } finally {
+      store.close();
+    }
   }
   if (failure) throw failure.error;
   for (const result of closed) if (result.status === 'rejected') throw result.reason;

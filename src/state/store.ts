@@ -103,14 +103,16 @@ export class StateStore {
   }
 
   startRun(): number {
-    const result = this.#db.prepare("INSERT INTO runs (pid, started_at) VALUES (?, datetime('now'))").run(process.pid);
+    const result = this.#write(() => this.#db.prepare("INSERT INTO runs (pid, started_at) VALUES (?, datetime('now'))").run(process.pid));
     return Number(result.lastInsertRowid);
   }
 
   endRun(run: number, exit: string, counts: { rows: number; saved: number; failed: number; skipped: number }): void {
-    this.#db
-      .prepare("UPDATE runs SET ended_at = datetime('now'), exit = ?, rows = ?, saved = ?, failed = ?, skipped = ? WHERE run = ?")
-      .run(exit, counts.rows, counts.saved, counts.failed, counts.skipped, run);
+    this.#write(() =>
+      this.#db
+        .prepare("UPDATE runs SET ended_at = datetime('now'), exit = ?, rows = ?, saved = ?, failed = ?, skipped = ? WHERE run = ?")
+        .run(exit, counts.rows, counts.saved, counts.failed, counts.skipped, run),
+    );
   }
 
   get(id: string): SampleState | undefined {
@@ -135,9 +137,9 @@ export class StateStore {
   }
 
   /** A state that cannot be written (disk full) stops the run: progress would be lost. */
-  #write(write: () => unknown): void {
+  #write<T>(write: () => T): T {
     try {
-      write();
+      return write();
     } catch (error) {
       const code = (error as { code?: string }).code;
       throw new SinkError(`cannot write the resume state ${this.#db.name}: ${errorMessage(error)}${code ? ` (${code})` : ''}`);
