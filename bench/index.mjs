@@ -1,29 +1,49 @@
 #!/usr/bin/env node
 // `npm run bench`: speed and memory, measured against a ceiling and a baseline in the same
-// run, offline. Starts a loopback CDN on 127.0.0.1 over real photos and reports:
-//   1. pipeline throughput (images/s, MB/s in, CPU, peak RSS) for png, jpeg and webp;
-//   2. the ceiling: sharp alone, same photos from memory, same encoder settings, as many
-//      images at once as cores; pipeline/ceiling;
+// run, offline. A loopback CDN on 127.0.0.1 (its own process, bench/serve.mjs) serves real
+// photos, and the bench reports:
+//   1. pipeline throughput (images/s, MB/s in, CPU, peak RSS, CPU by kind of thread) for
+//      each output setting (png, png-fast, jpeg, webp by default);
+//   2. the ceiling: sharp alone through the pipeline's own encoder with the options the
+//      same flags give the pipeline, same photos from memory, one image per core
+//      (bench/ceiling.mjs); pipeline/ceiling;
 //   3. the reference: the dataset's Python downloader (bench/reference.py: thread pool,
-//      requests, PIL) against the same CDN, when python3 has PIL and requests;
+//      requests, PIL, PNG) against the same CDN, when python3 has PIL and requests;
 //   4. memory over the whole dataset: 567,597 rows (a generated Parquet file shaped like
 //      photo-concept-bucket) through the full pipeline against small images, peak RSS at
 //      50k rows and at the end; and reading that Parquet file alone, in rows/s.
 //
-// Usage: npm run bench -- [--photos DIR] [--rows N] [--count N] [--skip-memory] [--only png,jpeg,webp]
+// Pipeline and ceiling runs alternate, --repeat times each, and the medians are reported:
+// on a shared 2-core machine one run can be 10% off the next. Pipeline time is the run as
+// the tool reports it (output opened to sink closed); the process's start-up (~0.5 s,
+// loading sharp and parquet-wasm) is left out, as the ceiling leaves out loading sharp.
+//
+// Usage: npm run bench -- [--photos DIR] [--count N] [--repeat N] [--only png,png-fast,jpeg,jpeg-444,webp]
+//                         [--skip-throughput] [--skip-reference] [--skip-memory] [--rows N]
 // Photos: --photos DIR, else ../shared/tools/photos.sh into .bench-cache/photos when it
 // exists, else the bundled examples/photos.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { startLoopbackCdn } from '../dist/demo/loopback-cdn.js';
+import sharp from 'sharp';
 import { writeParquetRows } from '../dist/demo/dataset-files.js';
-import { encodeImage } from '../dist/image/encode.js';
 import { resolveOptions } from '../dist/options.js';
 import { openRowSource } from '../dist/stages/source.js';
+import { TICKS_PER_SECOND, cpuByKind, threadTicks, treeRssKb } from './proc.mjs';
+
+/** Output settings measured, by name: the pipeline's flags (the ceiling gets the same). */
+const SETTINGS = {
+  png: { flags: ['--format', 'png'], label: 'png, adaptive filters, zlib 6 (default)' },
+  'png-fast': { flags: ['--format', 'png', '--png-filter', 'none', '--png-compression', '2'], label: 'png --png-filter none --png-compression 2' },
+  jpeg: { flags: ['--format', 'jpeg'], label: 'jpeg q95 4:2:0' },
+  'jpeg-444': { flags: ['--format', 'jpeg', '--chroma-subsampling', '4:4:4'], label: 'jpeg q95 --chroma-subsampling 4:4:4' },
+  webp: { flags: ['--format', 'webp'], label: 'webp q90' },
+};
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const { values: flags } = parseArgs({
@@ -31,142 +51,155 @@ const { values: flags } = parseArgs({
     photos: { type: 'string' },
     rows: { type: 'string', default: '567597' },
     count: { type: 'string', default: '200' },
-    only: { type: 'string', default: 'png,jpeg,webp' },
-    'skip-memory': { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '3' },
+    only: { type: 'string', default: 'png,png-fast,jpeg,webp' },
+    'skip-throughput': { type: 'boolean', default: false },
     'skip-reference': { type: 'boolean', default: false },
+    'skip-memory': { type: 'boolean', default: false },
   },
 });
+const settings = (flags['skip-throughput'] ? [] : flags.only.split(',')).map((name) => {
+  if (!SETTINGS[name]) throw new Error(`--only: unknown setting ${name}; known: ${Object.keys(SETTINGS).join(', ')}`);
+  return { name, ...SETTINGS[name] };
+});
+const repeat = Math.max(1, Number(flags.repeat));
+const count = Number(flags.count);
 const cores = availableParallelism();
 const work = join(tmpdir(), `pcp-bench-${process.pid}`);
 await mkdir(work, { recursive: true });
 
 const photos = await findPhotos();
-const files = (await readdir(photos)).filter((name) => /\.(jpe?g|png|webp)$/i.test(name)).sort();
-const cdn = await startLoopbackCdn({ root: photos });
+const cdn = await serve(photos);
 try {
-  const count = Number(flags.count);
+  const files = (await readdir(photos)).filter((name) => /\.(jpe?g|png|webp)$/i.test(name)).sort();
   const rows = [];
+  const rowFiles = [];
   let megapixels = 0;
-  const sharp = (await import('sharp')).default;
+  let inputBytes = 0;
   for (let i = 0; i < count; i++) {
-    const file = files[i % files.length];
-    const { width = 0, height = 0 } = await sharp(join(photos, file)).metadata();
+    const file = join(photos, files[i % files.length]);
+    const { width = 0, height = 0 } = await sharp(file).metadata();
     megapixels += (width * height) / 1e6;
-    rows.push({ id: i, url: `${cdn.origin}/photos/${encodeURIComponent(file)}`, cogvlm_caption: `caption ${i}`, tags: null, width, height });
+    inputBytes += (await stat(file)).size;
+    rowFiles.push(file);
+    rows.push({ id: i, url: `${cdn.origin}/photos/${encodeURIComponent(files[i % files.length])}`, cogvlm_caption: `caption ${i}`, tags: null, width, height });
   }
   const input = join(work, 'rows.parquet');
   await writeParquetRows(input, rows);
-  const inputBytes = (await Promise.all(rows.map((row) => stat(join(photos, decodeURIComponent(row.url.split('/photos/')[1]))).then((s) => s.size)))).reduce((a, b) => a + b, 0);
+  const fileList = join(work, 'files.json');
+  await writeFile(fileList, JSON.stringify(rowFiles));
   console.log(`photos: ${files.length} files from ${photos}; ${count} rows, ${(megapixels / count).toFixed(1)} MP and ${(inputBytes / count / 1e6).toFixed(2)} MB on average; ${cores} cores`);
-  console.log(`command: node dist/pipeline.js --input rows.parquet --output OUT --format F --no-resume --quiet\n`);
+  console.log(`pipeline: node dist/pipeline.js --input rows.parquet --output OUT --no-resume --quiet FLAGS; ceiling: node bench/ceiling.mjs FILES FLAGS; medians of ${repeat}\n`);
 
   const table = [];
-  for (const format of flags.only.split(',')) {
-    const pipeline = await runPipelineChild(input, format, count);
-    const ceiling = await sharpCeiling(rows, photos, format);
-    table.push({ format, pipeline, ceiling });
+  for (const setting of settings) {
+    const pipelineRuns = [];
+    const ceilingRuns = [];
+    for (let i = 0; i < repeat; i++) {
+      pipelineRuns.push(await runPipeline(input, setting.flags));
+      ceilingRuns.push(await runCeiling(fileList, setting.flags));
+    }
+    const pipeline = median(pipelineRuns, (run) => run.imagesPerSecond);
+    const ceiling = median(ceilingRuns, (run) => run.imagesPerSecond);
+    table.push({ setting, pipeline, ceiling });
+    const perImage = (seconds, images) => `${((seconds / images) * 1000).toFixed(0)}`;
     console.log(
-      `${format.padEnd(5)} pipeline ${pipeline.imagesPerSecond.toFixed(2)} images/s, ${(inputBytes / 1e6 / pipeline.seconds).toFixed(1)} MB/s in, ` +
-        `CPU ${pipeline.cpuPercent.toFixed(0)}%, peak RSS ${pipeline.peakRssMb.toFixed(0)} MiB, ${(pipeline.bytesWritten / count / 1e6).toFixed(2)} MB/file | ` +
-        `ceiling ${ceiling.imagesPerSecond.toFixed(2)} images/s | pipeline/ceiling ${(pipeline.imagesPerSecond / ceiling.imagesPerSecond).toFixed(2)}`,
+      `${setting.name.padEnd(9)} pipeline ${pipeline.imagesPerSecond.toFixed(2)} images/s (runs: ${pipelineRuns.map((run) => run.imagesPerSecond.toFixed(2)).join(', ')}), ` +
+        `${(inputBytes / 1e6 / pipeline.seconds).toFixed(1)} MB/s in, CPU ${pipeline.cpuPercent.toFixed(0)}%, peak RSS ${pipeline.peakRssMb.toFixed(0)} MiB, ` +
+        `${(pipeline.bytesWritten / pipeline.saved / 1e6).toFixed(3)} MB/file\n` +
+        `${''.padEnd(9)} ceiling  ${ceiling.imagesPerSecond.toFixed(2)} images/s (runs: ${ceilingRuns.map((run) => run.imagesPerSecond.toFixed(2)).join(', ')}); ` +
+        `pipeline/ceiling ${(pipeline.imagesPerSecond / ceiling.imagesPerSecond).toFixed(2)}\n` +
+        `${''.padEnd(9)} CPU ms per image, libvips / main thread / other threads: pipeline ${perImage(pipeline.cpu.libvips, pipeline.saved)} / ` +
+        `${perImage(pipeline.cpu.main, pipeline.saved)} / ${perImage(pipeline.cpu.other, pipeline.saved)}, ceiling ${perImage(ceiling.cpu.libvips, ceiling.images)} / ` +
+        `${perImage(ceiling.cpu.main, ceiling.images)} / ${perImage(ceiling.cpu.other, ceiling.images)}`,
     );
   }
 
-  if (!flags['skip-reference']) {
+  if (!flags['skip-reference'] && table.length > 0) {
     const reference = await runReference(rows);
     if (reference) {
-      console.log(`\nreference (Python, thread pool + requests + PIL, PNG): ${reference.imagesPerSecond.toFixed(2)} images/s, peak RSS ${reference.peakRssMb.toFixed(0)} MiB, ${(reference.bytesWritten / count / 1e6).toFixed(2)} MB/file`);
-      for (const { format, pipeline } of table) {
-        console.log(`pipeline/reference at ${format}: ${(pipeline.imagesPerSecond / reference.imagesPerSecond).toFixed(2)}`);
+      console.log(
+        `\nreference (Python, thread pool + requests + PIL, PNG): ${reference.imagesPerSecond.toFixed(2)} images/s, ` +
+          `CPU ${reference.cpuPercent.toFixed(0)}%, peak RSS ${reference.peakRssMb.toFixed(0)} MiB, ${(reference.bytesWritten / count / 1e6).toFixed(3)} MB/file`,
+      );
+      for (const { setting, pipeline, ceiling } of table) {
+        console.log(
+          `${setting.name.padEnd(9)} pipeline/reference ${(pipeline.imagesPerSecond / reference.imagesPerSecond).toFixed(2)} ` +
+            `(ceiling/reference ${(ceiling.imagesPerSecond / reference.imagesPerSecond).toFixed(2)}), ` +
+            `file size/reference ${(pipeline.bytesWritten / pipeline.saved / (reference.bytesWritten / count)).toFixed(4)}`,
+        );
       }
     }
   }
 
-  if (!flags['skip-memory']) await memoryOverDataset(Number(flags.rows));
+  if (!flags['skip-memory']) await memoryOverDataset(Number(flags.rows), files);
 } finally {
   await cdn.close();
   await rm(work, { recursive: true, force: true });
 }
 
-/** Runs the real command line as a child and samples its process tree's RSS and CPU. */
-async function runPipelineChild(input, format, count, extra = [], onLine = () => {}) {
-  const output = join(work, `out-${format}-${Date.now()}`);
-  const started = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'dist/pipeline.js'), '--input', input, '--output', output, '--format', format, '--no-resume', '--summary', join(work, 'summary.json'), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let peakRss = 0;
-  let cpuTicks = 0;
-  const sample = () => {
-    const usage = treeUsage(child.pid);
-    peakRss = Math.max(peakRss, usage.rssKb);
-    cpuTicks = Math.max(cpuTicks, usage.cpuTicks);
-    return usage;
-  };
-  const timer = setInterval(sample, 100);
-  let buffered = '';
-  child.stderr.setEncoding('utf8').on('data', (text) => {
-    buffered += text;
-    let newline;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      onLine(buffered.slice(0, newline), sample);
-      buffered = buffered.slice(newline + 1);
-    }
-  });
-  const code = await new Promise((done) => child.on('exit', done));
-  clearInterval(timer);
-  const seconds = (performance.now() - started) / 1000;
-  if (code !== 0) throw new Error(`pipeline exited ${code}`);
-  const summary = JSON.parse(await readFile(join(work, 'summary.json'), 'utf8'));
-  await rm(output, { recursive: true, force: true });
-  const ticksPerSecond = 100;
-  return {
-    seconds,
-    imagesPerSecond: summary.saved / seconds,
-    saved: summary.saved,
-    bytesWritten: summary.bytesWritten,
-    cpuPercent: (cpuTicks / ticksPerSecond / seconds) * 100,
-    peakRssMb: peakRss / 1024,
-    count,
-  };
+function median(runs, by) {
+  return [...runs].sort((a, b) => by(a) - by(b))[Math.floor((runs.length - 1) / 2)];
 }
 
 /**
- * RSS (kB) summed over a process and its descendants, and their CPU ticks, read from
- * /proc directly (spawning a reader 10 times a second would steal CPU from the run).
+ * Runs the real command line as a child, sampling its process tree's RSS and its threads'
+ * CPU every 100 ms. `onLine` sees each stderr line (with a sampler, for progress lines).
  */
-function treeUsage(pid) {
-  let rssKb = 0;
-  let cpuTicks = 0;
-  const visit = (id) => {
-    try {
-      rssKb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${id}/status`, 'utf8'))?.[1] ?? 0);
-      const stat = readFileSync(`/proc/${id}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      cpuTicks += Number(fields[11]) + Number(fields[12]);
-      const children = readFileSync(`/proc/${id}/task/${id}/children`, 'utf8').trim();
-      for (const childPid of children ? children.split(/\s+/) : []) visit(childPid);
-    } catch {
-      // the process just exited
-    }
+async function runPipeline(input, extra, onLine = () => {}) {
+  const output = join(work, 'out');
+  await rm(output, { recursive: true, force: true });
+  const summaryPath = join(work, 'summary.json');
+  const started = performance.now();
+  const args = [join(ROOT, 'dist/pipeline.js'), '--input', input, '--output', output, '--no-resume', '--quiet', '--summary', summaryPath, ...extra];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let peakRssKb = 0;
+  let threads = new Map();
+  const sample = () => {
+    const rssKb = treeRssKb(child.pid);
+    peakRssKb = Math.max(peakRssKb, rssKb);
+    // Threads that have exited keep the ticks last seen.
+    for (const [key, thread] of threadTicks(child.pid)) threads.set(key, thread);
+    return { rssKb };
   };
-  visit(pid);
-  return { rssKb, cpuTicks };
+  const timer = setInterval(sample, 100);
+  const lines = createInterface({ input: child.stderr });
+  let lastLines = [];
+  lines.on('line', (line) => {
+    lastLines = [...lastLines.slice(-5), line];
+    onLine(line, sample);
+  });
+  const [code] = await once(child, 'exit');
+  clearInterval(timer);
+  const wallSeconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`pipeline exited ${code}: ${lastLines.join('\n')}`);
+  const summary = JSON.parse(await readFile(summaryPath, 'utf8'));
+  if (summary.failed > 0) throw new Error(`pipeline failed ${summary.failed} rows: ${JSON.stringify(summary.failures)}`);
+  const cpu = cpuByKind(threads);
+  return {
+    seconds: summary.seconds,
+    wallSeconds,
+    imagesPerSecond: summary.saved / summary.seconds,
+    saved: summary.saved,
+    bytesWritten: summary.bytesWritten,
+    cpu,
+    cpuPercent: ((cpu.libvips + cpu.main + cpu.other) / wallSeconds) * 100,
+    peakRssMb: peakRssKb / 1024,
+  };
 }
 
-/** sharp alone, from memory, with the pipeline's own encoder settings, `cores` images at once. */
-async function sharpCeiling(rows, folder, format) {
-  const buffers = await Promise.all(rows.map((row) => readFile(join(folder, decodeURIComponent(row.url.split('/photos/')[1])))));
-  const options = resolveOptions({ output: work, image: { format } }).image;
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: options.concurrency }, async () => {
-      while (next < buffers.length) {
-        const result = await encodeImage(buffers[next++], options);
-        if (!result.ok) throw new Error(result.detail);
-      }
-    }),
-  );
-  return { imagesPerSecond: buffers.length / ((performance.now() - started) / 1000) };
+async function runCeiling(fileList, extra) {
+  const child = spawn(process.execPath, [join(ROOT, 'bench/ceiling.mjs'), fileList, ...extra], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    // The allocator the pipeline gives itself (src/allocator.ts).
+    env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (text) => (output += text));
+  const [code] = await once(child, 'exit');
+  if (code !== 0) throw new Error(`ceiling exited ${code}`);
+  const result = JSON.parse(output);
+  return { ...result, imagesPerSecond: result.images / result.seconds };
 }
 
 async function runReference(rows) {
@@ -179,30 +212,34 @@ async function runReference(rows) {
   const started = performance.now();
   const child = spawn(python, [join(ROOT, 'bench/reference.py'), output, '8'], { stdio: ['pipe', 'ignore', 'inherit'] });
   child.stdin.end(rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
-  let peakRss = 0;
-  const timer = setInterval(() => (peakRss = Math.max(peakRss, treeUsage(child.pid).rssKb)), 100);
-  const code = await new Promise((done) => child.on('exit', done));
+  let peakRssKb = 0;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    peakRssKb = Math.max(peakRssKb, treeRssKb(child.pid));
+    let sum = 0;
+    for (const thread of threadTicks(child.pid).values()) sum += thread.ticks;
+    ticks = Math.max(ticks, sum);
+  }, 100);
+  const [code] = await once(child, 'exit');
   clearInterval(timer);
   if (code !== 0) throw new Error(`reference exited ${code}`);
   const seconds = (performance.now() - started) / 1000;
   let bytesWritten = 0;
   for (const name of await readdir(output)) if (name.endsWith('.png')) bytesWritten += (await stat(join(output, name))).size;
   await rm(output, { recursive: true, force: true });
-  return { imagesPerSecond: rows.length / seconds, peakRssMb: peakRss / 1024, bytesWritten };
+  return { imagesPerSecond: rows.length / seconds, peakRssMb: peakRssKb / 1024, bytesWritten, cpuPercent: (ticks / TICKS_PER_SECOND / seconds) * 100 };
 }
 
 /** 567,597 rows with realistic captions through the whole pipeline, against small images. */
-async function memoryOverDataset(total) {
+async function memoryOverDataset(total, files) {
   const cache = join(ROOT, '.bench-cache');
-  await mkdir(cache, { recursive: true });
   const small = join(cache, 'small');
   await mkdir(small, { recursive: true });
-  const sharp = (await import('sharp')).default;
   for (const [i, file] of files.slice(0, 8).entries()) {
     const target = join(small, `small-${i}.jpg`);
     if (!existsSync(target)) await sharp(join(photos, file)).resize(96, 64, { fit: 'fill' }).jpeg({ quality: 80 }).toFile(target);
   }
-  const smallCdn = await startLoopbackCdn({ root: small });
+  const smallCdn = await serve(small);
   try {
     const input = join(cache, `dataset-${total}.parquet`);
     if (!existsSync(input)) {
@@ -214,7 +251,6 @@ async function memoryOverDataset(total) {
         rows.push({ id: 1_000_000 + i, url: `https://images.pexels.com/photos/${i}/pexels-photo-${i}.jpeg`, cogvlm_caption: caption, tags: 'photo, light', width: 6000, height: 4000 });
       }
       await writeParquetRows(input, rows, 100_000);
-      rows.length = 0;
     }
     // Parquet alone: ids, urls, captions.
     const source = await openRowSource(resolveOptions({ output: work, input: { path: input } }).input);
@@ -224,39 +260,50 @@ async function memoryOverDataset(total) {
     const readSeconds = (performance.now() - readStarted) / 1000;
     console.log(`\nreading ${read} rows of Parquet (ids, urls, captions): ${(read / readSeconds).toFixed(0)} rows/s`);
 
-    // The whole pipeline, with every URL pointed at the small images on the loopback CDN.
-    // Rows are rewritten to NDJSON pointing at the loopback CDN (its port changes every
-    // run); ids and captions stay as generated.
-    const smallUrls = join(work, 'dataset-loopback.ndjson');
-    const lines = (await readdir(small)).sort();
-    await writeFile(smallUrls, '');
-    const rewritten = [];
-    const source2 = await openRowSource(resolveOptions({ output: work, input: { path: input } }).input);
-    for await (const item of source2.items) {
+    // The whole pipeline, every URL pointed at the small images on the loopback CDN (its
+    // port changes every run, so the rows are rewritten to NDJSON; ids and captions stay).
+    const rewrittenPath = join(work, 'dataset-loopback.ndjson');
+    const smallFiles = (await readdir(small)).sort();
+    await writeFile(rewrittenPath, '');
+    const lines = [];
+    const again = await openRowSource(resolveOptions({ output: work, input: { path: input } }).input);
+    for await (const item of again.items) {
       if (item.kind !== 'row') continue;
-      rewritten.push(`${JSON.stringify({ id: item.row.id, url: `${smallCdn.origin}/photos/${lines[Number(item.row.id) % lines.length]}`, cogvlm_caption: item.row.caption })}\n`);
-      if (rewritten.length >= 50_000) {
-        await writeFile(smallUrls, rewritten.join(''), { flag: 'a' });
-        rewritten.length = 0;
+      lines.push(`${JSON.stringify({ id: item.row.id, url: `${smallCdn.origin}/photos/${smallFiles[Number(item.row.id) % smallFiles.length]}`, cogvlm_caption: item.row.caption })}\n`);
+      if (lines.length >= 50_000) {
+        await writeFile(rewrittenPath, lines.join(''), { flag: 'a' });
+        lines.length = 0;
       }
     }
-    await writeFile(smallUrls, rewritten.join(''), { flag: 'a' });
+    await writeFile(rewrittenPath, lines.join(''), { flag: 'a' });
     let at50k;
     let peakSoFar = 0;
-    const started = performance.now();
-    const result = await runPipelineChild(smallUrls, 'jpeg', total, ['--sink', 'null', '--resolution', '64', '--round', '8', '--log-every', '2', '--concurrency', '32'], (line, sample) => {
-      const rows = Number(/^progress: (\d+) rows/.exec(line)?.[1] ?? NaN);
-      if (Number.isNaN(rows)) return;
+    const result = await runPipeline(rewrittenPath, ['--format', 'jpeg', '--sink', 'null', '--resolution', '64', '--round', '8', '--log-every', '2', '--concurrency', '32'], (line, sample) => {
+      const done = Number(/^progress: (\d+) rows/.exec(line)?.[1] ?? NaN);
+      if (Number.isNaN(done)) return;
       peakSoFar = Math.max(peakSoFar, sample().rssKb);
-      if (at50k === undefined && rows >= 50_000) at50k = peakSoFar / 1024;
+      if (at50k === undefined && done >= 50_000) at50k = peakSoFar / 1024;
     });
     console.log(
-      `whole dataset: ${total} rows in ${((performance.now() - started) / 1000).toFixed(0)} s (${(total / result.seconds).toFixed(0)} rows/s), ` +
+      `whole dataset: ${total} rows in ${result.wallSeconds.toFixed(0)} s (${(total / result.seconds).toFixed(0)} rows/s), ` +
         `peak RSS at 50k rows ${at50k === undefined ? 'n/a' : `${at50k.toFixed(0)} MiB`}, at the end ${result.peakRssMb.toFixed(0)} MiB`,
     );
   } finally {
     await smallCdn.close();
   }
+}
+
+/** Starts bench/serve.mjs over a folder; resolves once it listens. */
+async function serve(root) {
+  const child = spawn(process.execPath, [join(ROOT, 'bench/serve.mjs'), root], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [line] = await once(createInterface({ input: child.stdout }), 'line');
+  return {
+    origin: line.trim(),
+    close: async () => {
+      child.stdin.end();
+      if (child.exitCode === null) await once(child, 'exit');
+    },
+  };
 }
 
 async function findPhotos() {
