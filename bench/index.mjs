@@ -11,7 +11,8 @@
 //      requests, PIL, PNG) against the same CDN, when python3 has PIL and requests;
 //   4. memory over the whole dataset: 567,597 rows (a generated Parquet file shaped like
 //      photo-concept-bucket) through the full pipeline against small images, peak RSS at
-//      50k rows and at the end; and reading that Parquet file alone, in rows/s.
+//      50k rows and at the end; and reading that Parquet file alone, in rows/s;
+//   5. with --png-sweep: what each png zlib level costs, with and without adaptive filters.
 //
 // Pipeline and ceiling runs alternate, --repeat times each, and the medians are reported:
 // on a shared 2-core machine one run can be 10% off the next. Pipeline time is the run as
@@ -19,7 +20,7 @@
 // loading sharp and parquet-wasm) is left out, as the ceiling leaves out loading sharp.
 //
 // Usage: npm run bench -- [--photos DIR] [--count N] [--repeat N] [--only png,png-fast,jpeg,jpeg-444,webp]
-//                         [--skip-throughput] [--skip-reference] [--skip-memory] [--rows N]
+//                         [--skip-throughput] [--skip-reference] [--png-sweep] [--skip-memory] [--rows N]
 // Photos: --photos DIR, else ../shared/tools/photos.sh into .bench-cache/photos when it
 // exists, else the bundled examples/photos.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -53,6 +54,7 @@ const { values: flags } = parseArgs({
     count: { type: 'string', default: '200' },
     repeat: { type: 'string', default: '3' },
     only: { type: 'string', default: 'png,png-fast,jpeg,webp' },
+    'png-sweep': { type: 'boolean', default: false },
     'skip-throughput': { type: 'boolean', default: false },
     'skip-reference': { type: 'boolean', default: false },
     'skip-memory': { type: 'boolean', default: false },
@@ -89,54 +91,71 @@ try {
   const fileList = join(work, 'files.json');
   await writeFile(fileList, JSON.stringify(rowFiles));
   console.log(`photos: ${files.length} files from ${photos}; ${count} rows, ${(megapixels / count).toFixed(1)} MP and ${(inputBytes / count / 1e6).toFixed(2)} MB on average; ${cores} cores`);
-  console.log(`pipeline: node dist/pipeline.js --input rows.parquet --output OUT --no-resume --quiet FLAGS; ceiling: node bench/ceiling.mjs FILES FLAGS; medians of ${repeat}\n`);
+  if (settings.length > 0) console.log(`pipeline: node dist/pipeline.js --input rows.parquet --output OUT --no-resume --quiet FLAGS; ceiling: node bench/ceiling.mjs FILES FLAGS; medians of ${repeat}\n`);
 
+  // Rounds: every setting's pipeline and ceiling, then the reference, so that a machine
+  // that drifts faster or slower during the bench shifts all of them alike.
+  const python = flags['skip-reference'] || settings.length === 0 ? undefined : findPython();
+  const runs = new Map(settings.map((setting) => [setting.name, { pipeline: [], ceiling: [] }]));
+  const referenceRuns = [];
+  for (let round = 1; round <= repeat; round++) {
+    for (const setting of settings) {
+      const pipeline = await runPipeline(input, setting.flags);
+      const ceiling = await runCeiling(fileList, setting.flags);
+      runs.get(setting.name).pipeline.push(pipeline);
+      runs.get(setting.name).ceiling.push(ceiling);
+      console.log(`round ${round}/${repeat}: ${setting.name} pipeline ${pipeline.imagesPerSecond.toFixed(2)}, ceiling ${ceiling.imagesPerSecond.toFixed(2)} images/s`);
+    }
+    if (python) {
+      const reference = await runReference(python, rows);
+      referenceRuns.push(reference);
+      console.log(`round ${round}/${repeat}: reference ${reference.imagesPerSecond.toFixed(2)} images/s`);
+    }
+  }
+
+  const perImage = (seconds, images) => `${((seconds / images) * 1000).toFixed(0)}`;
+  const list = (values) => values.map((run) => run.imagesPerSecond.toFixed(2)).join(', ');
   const table = [];
   for (const setting of settings) {
-    const pipelineRuns = [];
-    const ceilingRuns = [];
-    for (let i = 0; i < repeat; i++) {
-      pipelineRuns.push(await runPipeline(input, setting.flags));
-      ceilingRuns.push(await runCeiling(fileList, setting.flags));
-    }
+    const { pipeline: pipelineRuns, ceiling: ceilingRuns } = runs.get(setting.name);
     const pipeline = median(pipelineRuns, (run) => run.imagesPerSecond);
     const ceiling = median(ceilingRuns, (run) => run.imagesPerSecond);
     table.push({ setting, pipeline, ceiling });
-    const perImage = (seconds, images) => `${((seconds / images) * 1000).toFixed(0)}`;
     console.log(
-      `${setting.name.padEnd(9)} pipeline ${pipeline.imagesPerSecond.toFixed(2)} images/s (runs: ${pipelineRuns.map((run) => run.imagesPerSecond.toFixed(2)).join(', ')}), ` +
+      `\n${setting.name} (${setting.label})\n` +
+        `  pipeline ${pipeline.imagesPerSecond.toFixed(2)} images/s (runs: ${list(pipelineRuns)}), ` +
         `${(inputBytes / 1e6 / pipeline.seconds).toFixed(1)} MB/s in, CPU ${pipeline.cpuPercent.toFixed(0)}%, peak RSS ${pipeline.peakRssMb.toFixed(0)} MiB, ` +
         `${(pipeline.bytesWritten / pipeline.saved / 1e6).toFixed(3)} MB/file\n` +
-        `${''.padEnd(9)} ceiling  ${ceiling.imagesPerSecond.toFixed(2)} images/s (runs: ${ceilingRuns.map((run) => run.imagesPerSecond.toFixed(2)).join(', ')}); ` +
-        `pipeline/ceiling ${(pipeline.imagesPerSecond / ceiling.imagesPerSecond).toFixed(2)}\n` +
-        `${''.padEnd(9)} CPU ms per image, libvips / main thread / other threads: pipeline ${perImage(pipeline.cpu.libvips, pipeline.saved)} / ` +
+        `  ceiling  ${ceiling.imagesPerSecond.toFixed(2)} images/s (runs: ${list(ceilingRuns)}); pipeline/ceiling ${(pipeline.imagesPerSecond / ceiling.imagesPerSecond).toFixed(2)}\n` +
+        `  CPU ms per image, libvips / main thread / other threads: pipeline ${perImage(pipeline.cpu.libvips, pipeline.saved)} / ` +
         `${perImage(pipeline.cpu.main, pipeline.saved)} / ${perImage(pipeline.cpu.other, pipeline.saved)}, ceiling ${perImage(ceiling.cpu.libvips, ceiling.images)} / ` +
         `${perImage(ceiling.cpu.main, ceiling.images)} / ${perImage(ceiling.cpu.other, ceiling.images)}`,
     );
   }
 
-  if (!flags['skip-reference'] && table.length > 0) {
-    const reference = await runReference(rows);
-    if (reference) {
+  if (referenceRuns.length > 0) {
+    const reference = median(referenceRuns, (run) => run.imagesPerSecond);
+    console.log(
+      `\nreference (Python, thread pool + requests + PIL, PNG): ${reference.imagesPerSecond.toFixed(2)} images/s (runs: ${list(referenceRuns)}), ` +
+        `CPU ${reference.cpuPercent.toFixed(0)}%, peak RSS ${reference.peakRssMb.toFixed(0)} MiB, ${(reference.bytesWritten / count / 1e6).toFixed(3)} MB/file`,
+    );
+    for (const { setting, pipeline, ceiling } of table) {
       console.log(
-        `\nreference (Python, thread pool + requests + PIL, PNG): ${reference.imagesPerSecond.toFixed(2)} images/s, ` +
-          `CPU ${reference.cpuPercent.toFixed(0)}%, peak RSS ${reference.peakRssMb.toFixed(0)} MiB, ${(reference.bytesWritten / count / 1e6).toFixed(3)} MB/file`,
+        `${setting.name.padEnd(9)} pipeline/reference ${(pipeline.imagesPerSecond / reference.imagesPerSecond).toFixed(2)} ` +
+          `(ceiling/reference ${(ceiling.imagesPerSecond / reference.imagesPerSecond).toFixed(2)}), ` +
+          `file size/reference ${(pipeline.bytesWritten / pipeline.saved / (reference.bytesWritten / count)).toFixed(4)}`,
       );
-      for (const { setting, pipeline, ceiling } of table) {
-        console.log(
-          `${setting.name.padEnd(9)} pipeline/reference ${(pipeline.imagesPerSecond / reference.imagesPerSecond).toFixed(2)} ` +
-            `(ceiling/reference ${(ceiling.imagesPerSecond / reference.imagesPerSecond).toFixed(2)}), ` +
-            `file size/reference ${(pipeline.bytesWritten / pipeline.saved / (reference.bytesWritten / count)).toFixed(4)}`,
-        );
-      }
     }
   }
 
+  if (flags['png-sweep']) await pngSweep(fileList);
   if (!flags['skip-memory']) await memoryOverDataset(Number(flags.rows), files);
 } finally {
   await cdn.close();
   await rm(work, { recursive: true, force: true });
 }
+
+function noLines() {}
 
 function median(runs, by) {
   return [...runs].sort((a, b) => by(a) - by(b))[Math.floor((runs.length - 1) / 2)];
@@ -146,12 +165,14 @@ function median(runs, by) {
  * Runs the real command line as a child, sampling its process tree's RSS and its threads'
  * CPU every 100 ms. `onLine` sees each stderr line (with a sampler, for progress lines).
  */
-async function runPipeline(input, extra, onLine = () => {}) {
+async function runPipeline(input, extra, onLine = noLines) {
   const output = join(work, 'out');
   await rm(output, { recursive: true, force: true });
   const summaryPath = join(work, 'summary.json');
   const started = performance.now();
-  const args = [join(ROOT, 'dist/pipeline.js'), '--input', input, '--output', output, '--no-resume', '--quiet', '--summary', summaryPath, ...extra];
+  // Progress lines only when someone reads them.
+  const quiet = onLine === noLines ? ['--quiet'] : [];
+  const args = [join(ROOT, 'dist/pipeline.js'), '--input', input, '--output', output, '--no-resume', ...quiet, '--summary', summaryPath, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let peakRssKb = 0;
   let threads = new Map();
@@ -202,12 +223,13 @@ async function runCeiling(fileList, extra) {
   return { ...result, imagesPerSecond: result.images / result.seconds };
 }
 
-async function runReference(rows) {
+function findPython() {
   const python = ['/usr/bin/python3', 'python3'].find((candidate) => spawnSync(candidate, ['-c', 'import PIL, requests'], { stdio: 'ignore' }).status === 0);
-  if (!python) {
-    console.log('\nreference: skipped (needs python3 with PIL and requests: apt-get install python3-pil python3-requests)');
-    return undefined;
-  }
+  if (!python) console.log('reference: skipped (needs python3 with PIL and requests: apt-get install python3-pil python3-requests)\n');
+  return python;
+}
+
+async function runReference(python, rows) {
   const output = join(work, 'reference');
   const started = performance.now();
   const child = spawn(python, [join(ROOT, 'bench/reference.py'), output, '8'], { stdio: ['pipe', 'ignore', 'inherit'] });
@@ -228,6 +250,17 @@ async function runReference(rows) {
   for (const name of await readdir(output)) if (name.endsWith('.png')) bytesWritten += (await stat(join(output, name))).size;
   await rm(output, { recursive: true, force: true });
   return { imagesPerSecond: rows.length / seconds, peakRssMb: peakRssKb / 1024, bytesWritten, cpuPercent: (ticks / TICKS_PER_SECOND / seconds) * 100 };
+}
+
+/** What each png setting costs: sharp alone (the ceiling), each zlib level with and without adaptive filters. */
+async function pngSweep(fileList) {
+  console.log('\npng settings, sharp alone (bench/ceiling.mjs), one run each:');
+  for (const filter of ['adaptive', 'none']) {
+    for (const level of [1, 2, 3, 4, 6, 7, 9]) {
+      const result = await runCeiling(fileList, ['--format', 'png', '--png-filter', filter, '--png-compression', String(level)]);
+      console.log(`  --png-filter ${filter.padEnd(8)} --png-compression ${level}: ${result.imagesPerSecond.toFixed(2)} images/s, ${(result.bytesWritten / result.images / 1e6).toFixed(3)} MB/file`);
+    }
+  }
 }
 
 /** 567,597 rows with realistic captions through the whole pipeline, against small images. */

@@ -35,10 +35,14 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
   };
 }
 
+const PLAIN_HTTP_URL = /^https?:\/\/(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*(?::[0-9]{1,4})?(?:[/?#][\x21-\x7e]*)?$/i;
+
 /** Only http and https are fetched; anything else is refused per row. */
 export function checkUrl(url: string): string | undefined {
-  // The common case, checked without building a URL object (567k of them add up).
-  if (/^https?:\/\/[^\s/?#]/i.test(url) && URL.canParse(url)) return undefined;
+  // The common case, decided without the URL parser (567k calls add up): a host name
+  // whose last label starts with a letter (so never a malformed IPv4 address), a port
+  // below 10000, then printable ASCII. Every URL this matches is one the parser accepts.
+  if (PLAIN_HTTP_URL.test(url)) return undefined;
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -21,7 +21,8 @@ const BATCH_ROWS = 4_096;
 export interface ParquetRows {
   readonly columns: readonly string[];
   readonly totalRows: number;
-  records(wanted: readonly string[]): AsyncGenerator<NumberedRecord>;
+  /** The rows of the wanted columns, one batch (up to BATCH_ROWS) at a time. */
+  batches(wanted: readonly string[]): AsyncGenerator<NumberedRecord[]>;
 }
 
 /**
@@ -56,7 +57,7 @@ export async function openParquet(path: string): Promise<ParquetRows> {
   return {
     columns,
     totalRows: Number(metadata.fileMetadata().numRows()),
-    async *records(wanted) {
+    async *batches(wanted) {
       let index = 0;
       try {
         for (const [group, size] of groupSizes.entries()) {
@@ -67,12 +68,13 @@ export async function openParquet(path: string): Promise<ParquetRows> {
               const table = arrow.tableFromIPC(batch.intoIPCStream());
               // Whole columns at once: much cheaper than Vector.get per cell.
               const columns = wanted.map((name) => [name, columnValues(table.getChild(name), table.numRows)] as const);
+              const records: NumberedRecord[] = new Array(table.numRows);
               for (let row = 0; row < table.numRows; row++) {
                 const record: Record<string, unknown> = {};
                 for (const [name, values] of columns) record[name] = values[row] ?? null;
-                index++;
-                yield { index, record };
+                records[row] = { index: ++index, record };
               }
+              yield records;
             }
           }
         }
