@@ -14,8 +14,10 @@
 //      50k rows and at the end; and reading that Parquet file alone, in rows/s;
 //   5. with --png-sweep: what each png zlib level costs, with and without adaptive filters.
 //
-// Pipeline and ceiling runs alternate, --repeat times each, and the medians are reported:
-// on a shared 2-core machine one run can be 10% off the next. Pipeline time is the run as
+// Pipeline and ceiling runs alternate, --repeat times each. Speeds are medians; ratios are
+// the median of each round's own ratio (pipeline and ceiling measured a few seconds apart),
+// since on a shared 2-core machine one run can be 10-20% off the next and the drift moves
+// both runs of a round alike. Pipeline time is the run as
 // the tool reports it (output opened to sink closed); the process's start-up (~0.5 s,
 // loading sharp and parquet-wasm) is left out, as the ceiling leaves out loading sharp.
 //
@@ -35,7 +37,7 @@ import sharp from 'sharp';
 import { writeParquetRows } from '../dist/demo/dataset-files.js';
 import { resolveOptions } from '../dist/options.js';
 import { openRowSource } from '../dist/stages/source.js';
-import { TICKS_PER_SECOND, cpuByKind, threadTicks, treeRssKb } from './proc.mjs';
+import { cpuByKind, cpuSeconds, threadTicks, treeRssKb } from './proc.mjs';
 
 /** Output settings measured, by name: the pipeline's flags (the ceiling gets the same). */
 const SETTINGS = {
@@ -100,7 +102,9 @@ try {
   const referenceRuns = [];
   for (let round = 1; round <= repeat; round++) {
     for (const setting of settings) {
+      const cdnBefore = cdn.cpuSeconds();
       const pipeline = await runPipeline(input, setting.flags);
+      pipeline.cdnCpu = cdn.cpuSeconds() - cdnBefore;
       const ceiling = await runCeiling(fileList, setting.flags);
       runs.get(setting.name).pipeline.push(pipeline);
       runs.get(setting.name).ceiling.push(ceiling);
@@ -120,16 +124,19 @@ try {
     const { pipeline: pipelineRuns, ceiling: ceilingRuns } = runs.get(setting.name);
     const pipeline = median(pipelineRuns, (run) => run.imagesPerSecond);
     const ceiling = median(ceilingRuns, (run) => run.imagesPerSecond);
-    table.push({ setting, pipeline, ceiling });
+    const toCeiling = pairedRatio(pipelineRuns, ceilingRuns);
+    table.push({ setting, pipeline, ceiling, pipelineRuns, ceilingRuns });
     console.log(
       `\n${setting.name} (${setting.label})\n` +
         `  pipeline ${pipeline.imagesPerSecond.toFixed(2)} images/s (runs: ${list(pipelineRuns)}), ` +
         `${(inputBytes / 1e6 / pipeline.seconds).toFixed(1)} MB/s in, CPU ${pipeline.cpuPercent.toFixed(0)}%, peak RSS ${pipeline.peakRssMb.toFixed(0)} MiB, ` +
         `${(pipeline.bytesWritten / pipeline.saved / 1e6).toFixed(3)} MB/file\n` +
-        `  ceiling  ${ceiling.imagesPerSecond.toFixed(2)} images/s (runs: ${list(ceilingRuns)}); pipeline/ceiling ${(pipeline.imagesPerSecond / ceiling.imagesPerSecond).toFixed(2)}\n` +
+        `  ceiling  ${ceiling.imagesPerSecond.toFixed(2)} images/s (runs: ${list(ceilingRuns)})\n` +
+        `  pipeline/ceiling ${toCeiling.median.toFixed(2)} (rounds: ${toCeiling.rounds})\n` +
         `  CPU ms per image, libvips / main thread / other threads: pipeline ${perImage(pipeline.cpu.libvips, pipeline.saved)} / ` +
         `${perImage(pipeline.cpu.main, pipeline.saved)} / ${perImage(pipeline.cpu.other, pipeline.saved)}, ceiling ${perImage(ceiling.cpu.libvips, ceiling.images)} / ` +
-        `${perImage(ceiling.cpu.main, ceiling.images)} / ${perImage(ceiling.cpu.other, ceiling.images)}`,
+        `${perImage(ceiling.cpu.main, ceiling.images)} / ${perImage(ceiling.cpu.other, ceiling.images)}; ` +
+        `the loopback CDN, on the same cores, ${perImage(pipeline.cdnCpu, pipeline.saved)}`,
     );
   }
 
@@ -139,10 +146,12 @@ try {
       `\nreference (Python, thread pool + requests + PIL, PNG): ${reference.imagesPerSecond.toFixed(2)} images/s (runs: ${list(referenceRuns)}), ` +
         `CPU ${reference.cpuPercent.toFixed(0)}%, peak RSS ${reference.peakRssMb.toFixed(0)} MiB, ${(reference.bytesWritten / count / 1e6).toFixed(3)} MB/file`,
     );
-    for (const { setting, pipeline, ceiling } of table) {
+    for (const { setting, pipeline, pipelineRuns, ceilingRuns } of table) {
+      const toReference = pairedRatio(pipelineRuns, referenceRuns);
+      const ceilingToReference = pairedRatio(ceilingRuns, referenceRuns);
       console.log(
-        `${setting.name.padEnd(9)} pipeline/reference ${(pipeline.imagesPerSecond / reference.imagesPerSecond).toFixed(2)} ` +
-          `(ceiling/reference ${(ceiling.imagesPerSecond / reference.imagesPerSecond).toFixed(2)}), ` +
+        `${setting.name.padEnd(9)} pipeline/reference ${toReference.median.toFixed(2)} (rounds: ${toReference.rounds}; ` +
+          `ceiling/reference ${ceilingToReference.median.toFixed(2)}), ` +
           `file size/reference ${(pipeline.bytesWritten / pipeline.saved / (reference.bytesWritten / count)).toFixed(4)}`,
       );
     }
@@ -156,6 +165,12 @@ try {
 }
 
 function noLines() {}
+
+/** Each round's ratio of a's speed to b's, and their median. */
+function pairedRatio(a, b) {
+  const ratios = a.map((run, i) => run.imagesPerSecond / b[i].imagesPerSecond);
+  return { median: median(ratios, (ratio) => ratio), rounds: ratios.map((ratio) => ratio.toFixed(2)).join(', ') };
+}
 
 function median(runs, by) {
   return [...runs].sort((a, b) => by(a) - by(b))[Math.floor((runs.length - 1) / 2)];
@@ -235,12 +250,10 @@ async function runReference(python, rows) {
   const child = spawn(python, [join(ROOT, 'bench/reference.py'), output, '8'], { stdio: ['pipe', 'ignore', 'inherit'] });
   child.stdin.end(rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
   let peakRssKb = 0;
-  let ticks = 0;
+  let cpu = 0;
   const timer = setInterval(() => {
     peakRssKb = Math.max(peakRssKb, treeRssKb(child.pid));
-    let sum = 0;
-    for (const thread of threadTicks(child.pid).values()) sum += thread.ticks;
-    ticks = Math.max(ticks, sum);
+    cpu = Math.max(cpu, cpuSeconds(threadTicks(child.pid)));
   }, 100);
   const [code] = await once(child, 'exit');
   clearInterval(timer);
@@ -249,7 +262,7 @@ async function runReference(python, rows) {
   let bytesWritten = 0;
   for (const name of await readdir(output)) if (name.endsWith('.png')) bytesWritten += (await stat(join(output, name))).size;
   await rm(output, { recursive: true, force: true });
-  return { imagesPerSecond: rows.length / seconds, peakRssMb: peakRssKb / 1024, bytesWritten, cpuPercent: (ticks / TICKS_PER_SECOND / seconds) * 100 };
+  return { imagesPerSecond: rows.length / seconds, peakRssMb: peakRssKb / 1024, bytesWritten, cpuPercent: (cpu / seconds) * 100 };
 }
 
 /** What each png setting costs: sharp alone (the ceiling), each zlib level with and without adaptive filters. */
@@ -332,6 +345,8 @@ async function serve(root) {
   const [line] = await once(createInterface({ input: child.stdout }), 'line');
   return {
     origin: line.trim(),
+    /** CPU the server has used so far: it shares the cores with what it serves. */
+    cpuSeconds: () => cpuSeconds(threadTicks(child.pid)),
     close: async () => {
       child.stdin.end();
       if (child.exitCode === null) await once(child, 'exit');

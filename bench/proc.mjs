@@ -59,6 +59,13 @@ export function cpuByKind(threads) {
   return seconds;
 }
 
+/** Seconds of CPU of all the threads given. */
+export function cpuSeconds(threads) {
+  let ticks = 0;
+  for (const thread of threads.values()) ticks += thread.ticks;
+  return ticks / TICKS_PER_SECOND;
+}
+
 function treePids(pid) {
   const pids = [String(pid)];
   for (let i = 0; i < pids.length; i++) {
