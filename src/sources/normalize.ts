@@ -4,7 +4,7 @@
  * and Parquet, so the three formats give identical rows.
  */
 import type { ColumnNames } from '../options.js';
-import { failed, type Failed, type Row } from '../types.js';
+import { failed, type Failed, type Row, type RowRef } from '../types.js';
 import { unsafeIdReason } from '../util/safe-id.js';
 
 export type RawRecord = Record<string, unknown>;
@@ -13,26 +13,32 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
   const id = scalarText(record[columns.id]);
   const rawUrl = record[columns.url];
   const url = typeof rawUrl === 'string' ? rawUrl.trim() : undefined;
-  const ref = { index, ...(id === undefined ? {} : { id }), ...(url ? { url } : {}) };
 
-  if (id === undefined) return failed(ref, 'bad_row', `row ${index}: no id in column "${columns.id}"`);
-  if (!url) return failed(ref, 'bad_row', `row ${index} (id ${id}): no url in column "${columns.url}"`);
+  if (id === undefined) return failed(refOf(index, id, url), 'bad_row', `row ${index}: no id in column "${columns.id}"`);
+  if (!url) return failed(refOf(index, id, url), 'bad_row', `row ${index} (id ${id}): no url in column "${columns.url}"`);
   const unsafe = unsafeIdReason(id);
-  if (unsafe) return failed(ref, 'unsafe_id', `row ${index}: id ${JSON.stringify(id)} cannot be a file name: ${unsafe}`);
+  if (unsafe) return failed(refOf(index, id, url), 'unsafe_id', `row ${index}: id ${JSON.stringify(id)} cannot be a file name: ${unsafe}`);
   const urlProblem = checkUrl(url);
-  if (urlProblem) return failed(ref, 'bad_url', `row ${index} (id ${id}): ${urlProblem}`);
+  if (urlProblem) return failed(refOf(index, id, url), 'bad_url', `row ${index} (id ${id}): ${urlProblem}`);
 
-  const width = positiveNumber(record[columns.width]);
-  const height = positiveNumber(record[columns.height]);
-  return {
+  // Built by assignment rather than with conditional spreads: this runs once per row.
+  const row: { -readonly [K in keyof Row]: Row[K] } = {
     index,
     id,
     url,
     caption: foldNewlines(captionText(record[columns.caption]) || captionText(record[columns.fallbackCaption])),
-    ...(width === undefined ? {} : { width }),
-    ...(height === undefined ? {} : { height }),
     columns: plainColumns(record),
   };
+  const width = positiveNumber(record[columns.width]);
+  const height = positiveNumber(record[columns.height]);
+  if (width !== undefined) row.width = width;
+  if (height !== undefined) row.height = height;
+  return row;
+}
+
+/** What a broken row is known by: its position, and its id and url when it has them. */
+function refOf(index: number, id: string | undefined, url: string | undefined): RowRef {
+  return { index, ...(id === undefined ? {} : { id }), ...(url ? { url } : {}) };
 }
 
 const PLAIN_HTTP_URL = /^https?:\/\/(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*(?::[0-9]{1,4})?(?:[/?#][\x21-\x7e]*)?$/i;

@@ -31,6 +31,7 @@ export interface ParquetRows {
  */
 function columnValues(vector: arrow.Vector | null, length: number): ArrayLike<unknown> {
   if (!vector) return new Array<null>(length).fill(null);
+  if (arrow.DataType.isUtf8(vector.type)) return textValues(vector as arrow.Vector<arrow.Utf8>, length);
   const values = vector.toArray() as ArrayLike<unknown>;
   if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
     const plain = Array.from(values, (value: bigint) => (Number.isSafeInteger(Number(value)) ? Number(value) : value.toString()));
@@ -41,6 +42,24 @@ function columnValues(vector: arrow.Vector | null, length: number): ArrayLike<un
     return Array.from({ length }, (_, i) => (vector.isValid(i) ? values[i] : null));
   }
   return values;
+}
+
+/**
+ * A text column as strings, decoded straight from its bytes and offsets: about half the
+ * cost of apache-arrow's `toArray`, which decodes each cell through `TextDecoder`
+ * (captions, urls and ids are three quarters of the time spent turning rows into values).
+ */
+function textValues(vector: arrow.Vector<arrow.Utf8>, length: number): Array<string | null> {
+  const strings = new Array<string | null>(length);
+  let row = 0;
+  for (const data of vector.data) {
+    const bytes = Buffer.from(data.values.buffer, data.values.byteOffset, data.values.byteLength);
+    const offsets = data.valueOffsets;
+    for (let i = 0; i < data.length; i++, row++) {
+      strings[row] = data.getValid(i) ? bytes.toString('utf8', offsets[i], offsets[i + 1]) : null;
+    }
+  }
+  return strings;
 }
 
 export async function openParquet(path: string): Promise<ParquetRows> {
