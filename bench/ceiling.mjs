@@ -3,7 +3,7 @@
 // the options the same command-line flags give the pipeline, on the same photos read
 // into memory first, as many images at once as the pipeline decodes (one per core).
 // Usage: node bench/ceiling.mjs FILE_LIST_JSON [pipeline flags...]; prints one JSON line.
-// Run it under the allocator the pipeline gives itself (MALLOC_ARENA_MAX=2).
+// Run it with the process settings the pipeline gives itself (src/process-settings.ts).
 import { readFile } from 'node:fs/promises';
 import { parseFlags, toPipelineOptions } from '../dist/cli.js';
 import { encodeImage } from '../dist/image/encode.js';

@@ -36,6 +36,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { writeParquetRows } from '../dist/demo/dataset-files.js';
 import { resolveOptions } from '../dist/options.js';
+import { GLIBC_ENV, NODE_FLAGS } from '../dist/process-settings.js';
 import { openRowSource } from '../dist/stages/source.js';
 import { cpuByKind, cpuSeconds, threadTicks, treeRssKb } from './proc.mjs';
 
@@ -225,10 +226,10 @@ async function runPipeline(input, extra, onLine = noLines) {
 }
 
 async function runCeiling(fileList, extra) {
-  const child = spawn(process.execPath, [join(ROOT, 'bench/ceiling.mjs'), fileList, ...extra], {
+  // The process settings the pipeline gives itself (src/process-settings.ts): allocator, V8 heap.
+  const child = spawn(process.execPath, [...NODE_FLAGS, join(ROOT, 'bench/ceiling.mjs'), fileList, ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    // The allocator the pipeline gives itself (src/allocator.ts).
-    env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
+    env: { ...GLIBC_ENV, ...process.env },
   });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (text) => (output += text));

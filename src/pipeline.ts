@@ -4,14 +4,15 @@
  *
  * As a library: `runPipeline(options)` builds and runs the pipeline (row source -> resume
  * -> fetch -> decode/resize -> sink -> record; see run.ts).
- * As a program (`node dist/pipeline.js ...`): on glibc Linux it first restarts itself under
- * MALLOC_ARENA_MAX=2 (see allocator.ts), then hands its arguments to the CLI. Everything
+ * As a program (`node dist/pipeline.js ...`): on Linux it first restarts itself with the
+ * allocator and heap settings it is measured with (see process-settings.ts), then hands its
+ * arguments to the CLI. Everything
  * heavy (sharp, undici, parquet-wasm, SQLite) is imported only once a run really happens,
  * so the supervising parent stays a bare Node process.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { needsAllocatorRestart, restartWithAllocatorSettings, superviseFromParent } from './allocator.js';
+import { missingSettings, restartWith, superviseFromParent } from './process-settings.js';
 import type { Options, PipelineOptions } from './options.js';
 import type { RunHooks, Summary } from './run.js';
 
@@ -33,8 +34,9 @@ function isMainModule(): boolean {
 }
 
 if (isMainModule()) {
-  if (needsAllocatorRestart()) {
-    restartWithAllocatorSettings();
+  const missing = missingSettings();
+  if (missing) {
+    restartWith(missing);
   } else {
     superviseFromParent();
     void import('./cli.js').then(async ({ main }) => {

@@ -185,12 +185,42 @@ describe('one run at a time', () => {
     const named = /another run \(pid (\d+) on .*\) is writing to this output/.exec(second.stderr);
     assert.ok(named, second.stderr);
     // The named process is the running one: the command itself, or the worker it runs
-    // under MALLOC_ARENA_MAX (see src/allocator.ts).
+    // with its process settings (see src/process-settings.ts).
     const pid = Number(named[1]);
     const parent = Number(/PPid:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1]);
     assert.ok(pid === first.child.pid || parent === first.child.pid, `pid ${pid} belongs to the first run (${first.child.pid})`);
     first.child.kill('SIGTERM');
     await first.exited;
+  });
+
+  test('the run has its process settings (allocator, V8 heap), and a value the user set wins', async () => {
+    /** The process that holds the lock: the one doing the work. */
+    const worker = async (output) => {
+      const lock = join(output, '.pipeline', 'lock');
+      await waitFor(async () => existsSync(lock) && (await readFile(lock, 'utf8')).endsWith('\n'));
+      const { pid } = JSON.parse(await readFile(lock, 'utf8'));
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+      return { pid, cmdline, environ };
+    };
+    const { input } = await photoRows('settings', 6, 300);
+    const defaults = startCli(['--input', input, '--output', join(work.path, 'settings-default'), '--concurrency', '1', '--quiet']);
+    const byDefault = await worker(join(work.path, 'settings-default'));
+    defaults.child.kill('SIGTERM');
+    await defaults.exited;
+    assert.ok(byDefault.cmdline.includes('--initial-old-space-size=64'), byDefault.cmdline.join(' '));
+    assert.ok(byDefault.environ.includes('MALLOC_ARENA_MAX=2'), 'glibc arenas limited');
+
+    const own = startCli(['--input', input, '--output', join(work.path, 'settings-own'), '--concurrency', '1', '--quiet'], {
+      nodeFlags: ['--initial_old_space_size=32'],
+      env: { ...process.env, MALLOC_ARENA_MAX: '4' },
+    });
+    const withOwn = await worker(join(work.path, 'settings-own'));
+    own.child.kill('SIGTERM');
+    await own.exited;
+    assert.equal(withOwn.pid, own.child.pid, 'nothing to add, so no second process');
+    assert.ok(withOwn.cmdline.includes('--initial_old_space_size=32') && !withOwn.cmdline.includes('--initial-old-space-size=64'), withOwn.cmdline.join(' '));
+    assert.ok(withOwn.environ.includes('MALLOC_ARENA_MAX=4'));
   });
 
   test('a lock left by a dead process is taken over', async () => {

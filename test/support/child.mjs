@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { CLI } from './run.mjs';
 
-/** @param {string[]} args */
-export function startCli(args) {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** @param {string[]} args @param {{ nodeFlags?: string[], env?: NodeJS.ProcessEnv }} [options] */
+export function startCli(args, { nodeFlags = [], env = process.env } = {}) {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
   child.stdout.resume();
