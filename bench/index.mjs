@@ -299,13 +299,13 @@ async function memoryOverDataset(total, files) {
       }
       await writeParquetRows(input, rows, 100_000);
     }
-    // Parquet alone: ids, urls, captions.
+    // Parquet alone: the columns the pipeline reads (id, url, caption, fallback caption, width, height).
     const source = await openRowSource(resolveOptions({ output: work, input: { path: input } }).input);
     const readStarted = performance.now();
     let read = 0;
     for await (const _ of source.items) read++;
     const readSeconds = (performance.now() - readStarted) / 1000;
-    console.log(`\nreading ${read} rows of Parquet (ids, urls, captions): ${(read / readSeconds).toFixed(0)} rows/s`);
+    console.log(`\nreading ${read} rows of Parquet (the columns the pipeline reads): ${(read / readSeconds).toFixed(0)} rows/s`);
 
     // The whole pipeline, every URL pointed at the small images on the loopback CDN (its
     // port changes every run, so the rows are rewritten to NDJSON; ids and captions stay).

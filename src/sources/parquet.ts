@@ -47,7 +47,7 @@ function columnValues(vector: arrow.Vector | null, length: number): ArrayLike<un
 /**
  * A text column as strings, decoded straight from its bytes and offsets: about half the
  * cost of apache-arrow's `toArray`, which decodes each cell through `TextDecoder`
- * (captions, urls and ids are three quarters of the time spent turning rows into values).
+ * (measured on dataset-like captions: 149 against 279 ns each).
  */
 function textValues(vector: arrow.Vector<arrow.Utf8>, length: number): Array<string | null> {
   const strings = new Array<string | null>(length);
