@@ -17,9 +17,9 @@
 // Pipeline and ceiling runs alternate, --repeat times each. Speeds are medians; ratios are
 // the median of each round's own ratio (pipeline and ceiling measured a few seconds apart),
 // since on a shared 2-core machine one run can be 10-20% off the next and the drift moves
-// both runs of a round alike. Pipeline time is the run as
-// the tool reports it (output opened to sink closed); the process's start-up (~0.5 s,
-// loading sharp and parquet-wasm) is left out, as the ceiling leaves out loading sharp.
+// both runs of a round alike. Pipeline time is the run as the tool reports it (output
+// opened to sink closed); the process's start-up (~0.5 s, loading sharp and parquet-wasm)
+// is left out, as the ceiling leaves out loading sharp.
 //
 // Usage: npm run bench -- [--photos DIR] [--count N] [--repeat N] [--only png,png-fast,jpeg,jpeg-444,webp]
 //                         [--skip-throughput] [--skip-reference] [--png-sweep] [--skip-memory] [--rows N]

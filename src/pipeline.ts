@@ -5,10 +5,10 @@
  * As a library: `runPipeline(options)` builds and runs the pipeline (row source -> resume
  * -> fetch -> decode/resize -> sink -> record; see run.ts).
  * As a program (`node dist/pipeline.js ...`): on Linux it first restarts itself with the
- * allocator and heap settings it is measured with (see process-settings.ts), then hands its
- * arguments to the CLI. Everything
- * heavy (sharp, undici, parquet-wasm, SQLite) is imported only once a run really happens,
- * so the supervising parent stays a bare Node process.
+ * allocator and heap settings it is measured with (see process-settings.ts), then hands
+ * its arguments to the CLI. Everything heavy (sharp, undici, parquet-wasm, SQLite) is
+ * imported only once a run really happens, so the supervising parent stays a bare Node
+ * process.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
