@@ -34,12 +34,19 @@ type Forwarded = (typeof FORWARDED)[number];
 /** A signal the child reports within this window after the parent got it was sent to both. */
 const SAME_SIGNAL_MS = 100;
 
+export interface MissingSettings {
+  readonly flags: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
 /** The settings this process lacks, or undefined when it has them all. */
-export function missingSettings(): { flags: string[]; env: Record<string, string> } | undefined {
+export function missingSettings(): MissingSettings | undefined {
   if (process.platform !== 'linux') return undefined;
   const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map(flagName);
   const flags = NODE_FLAGS.filter((flag) => !given.includes(flagName(flag)));
-  const env = isGlibc() ? Object.fromEntries(Object.entries(GLIBC_ENV).filter(([name]) => process.env[name] === undefined)) : {};
+  const unset = Object.entries(GLIBC_ENV).filter(([name]) => process.env[name] === undefined);
+  // Asked last: telling glibc apart takes a diagnostic report (a few milliseconds).
+  const env = unset.length > 0 && isGlibc() ? Object.fromEntries(unset) : {};
   return flags.length > 0 || Object.keys(env).length > 0 ? { flags, env } : undefined;
 }
 
@@ -53,7 +60,7 @@ function isGlibc(): boolean {
   return header?.glibcVersionRuntime !== undefined;
 }
 
-export function restartWith(missing: { flags: string[]; env: Record<string, string> }): void {
+export function restartWith(missing: MissingSettings): void {
   const child = spawn(process.execPath, [...missing.flags, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...missing.env },
