@@ -8,7 +8,7 @@
  * either way the sink, state and reports are closed properly.
  *
  * `pipeline.ts` is the entry point: this module is loaded from there only when a run
- * really happens (so the supervising process (process-settings.ts) stays small).
+ * really happens, so the supervising process (see process-settings.ts) stays small.
  */
 import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
