@@ -20,6 +20,7 @@ import {
 import { formatSummary, runPipeline } from './run.js';
 import { LockedError } from './state/lock.js';
 import { RESIZE_MODES, type ResizeMode } from './image/size-rule.js';
+import { SampleIndex, type MetadataCoverage } from './sinks/sample-index.js';
 import { StateStore } from './state/store.js';
 
 export const EXIT_OK = 0;
@@ -73,6 +74,8 @@ export interface Flags {
   imageConcurrency?: number;
   sink: string;
   samplesPerShard?: number;
+  dataloaderRoot?: string;
+  metadataEvery?: number;
   results?: string;
   summary?: string;
   metricsFile?: string;
@@ -139,6 +142,8 @@ export function buildCommand(): Command {
     .option('--image-concurrency <n>', 'images decoded at once (default: number of cores)', integer)
     .option('--sink <name|module>', 'where samples go: dir (SimpleTuner folder), webdataset (tar shards), parquet (shards), null, or a sink module path or package', 'dir')
     .option('--samples-per-shard <n>', 'samples per shard for webdataset and parquet (default: 1000)', integer)
+    .option('--dataloader-root <path>', 'dir sink: absolute path the output folder will have where SimpleTuner reads it, for simpletuner-dataloader.json (default: the output folder)')
+    .option('--metadata-every <seconds>', 'dir sink: refresh metadata.parquet and the dataloader config this often during a run, 0 for only at the end (default: 300)', seconds)
     .option('--results <file>', 'write one NDJSON line per row: id, url, status, reason, size')
     .option('--summary <file>', 'write the run summary as JSON')
     .option('--metrics-file <file>', 'Prometheus text-format counters, rewritten every 5 s (node_exporter textfile collector)')
@@ -208,6 +213,8 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
     }),
     sink: flags.sink,
     ...(flags.samplesPerShard === undefined ? {} : { samplesPerShard: flags.samplesPerShard }),
+    ...(flags.dataloaderRoot === undefined ? {} : { dataloaderRoot: flags.dataloaderRoot }),
+    ...(flags.metadataEvery === undefined ? {} : { metadataEveryMs: flags.metadataEvery }),
     report: defined({
       resultsPath: flags.results,
       summaryPath: flags.summary,
@@ -293,8 +300,9 @@ async function status(argv: readonly string[]): Promise<number> {
   }
   try {
     const summary = store.summary(flags.maxAttempts ?? 5);
+    const metadata = SampleIndex.coverage(flags.output, 'dir');
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(metadata ? { ...summary, metadata } : summary, null, 2)}\n`);
       return EXIT_OK;
     }
     const failures = Object.entries(summary.failures).map(([reason, count]) => `  ${reason}: ${count}`);
@@ -309,12 +317,20 @@ async function status(argv: readonly string[]): Promise<number> {
         ? `last run: #${run.run} (pid ${run.pid}) started ${run.startedAt} UTC, ` +
           (run.endedAt ? `ended ${run.endedAt} UTC (${run.exit}): ${run.rows} rows, ${run.saved} saved, ${run.failed} failed, ${run.skipped} skipped` : 'still running or killed')
         : 'last run: none',
+      ...(metadata ? [metadataLine(metadata)] : []),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     return EXIT_OK;
   } finally {
     store.close();
   }
+}
+
+/** What metadata.parquet covers of the stored images: what SimpleTuner will train on. */
+function metadataLine(metadata: MetadataCoverage): string {
+  if (metadata.metadataRows === undefined) return `metadata.parquet: not written yet (${metadata.stored} images stored)`;
+  const covers = `metadata.parquet: covers ${metadata.metadataRows} of ${metadata.stored} stored images, written ${metadata.refreshedAt} UTC`;
+  return metadata.current ? covers : `${covers}; images stored since then are added by the next refresh or run`;
 }
 
 function integer(value: string): number {

@@ -11,6 +11,7 @@ export {
   type InputFormat,
 } from './options.js';
 export type { Sample, Sink, SinkContext, SinkFactory, SinkWriteResult } from './sinks/contract.js';
+export { SampleRefused } from './sinks/contract.js';
 export type { ImageFormat, FailureReason } from './types.js';
 export { UsageError, SinkError } from './errors.js';
 export { shortestSideSize } from './image/size-rule.js';

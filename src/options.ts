@@ -4,6 +4,7 @@
  * result. Stages receive only the part they need and never read argv or the environment.
  */
 import { availableParallelism } from 'node:os';
+import { isAbsolute, normalize } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ImageFormat } from './types.js';
 import { RESIZE_MODES, type SizeFilters, type SizeRule } from './image/size-rule.js';
@@ -115,6 +116,13 @@ export interface Options {
   /** Samples per shard for the shard sinks. */
   readonly samplesPerShard: number;
   readonly output: string;
+  /**
+   * The absolute path the output folder will have when a trainer reads it (the GPU
+   * machine it is copied to); the output's own absolute path when absent.
+   */
+  readonly dataloaderRoot?: string;
+  /** How often the dataset-wide files (metadata.parquet) are refreshed during a run; 0: at the end only. */
+  readonly metadataEveryMs: number;
   readonly report: ReportOptions;
 }
 
@@ -231,6 +239,8 @@ export function resolveOptions(given: PipelineOptions): Options {
     sink: given.sink ?? 'dir',
     samplesPerShard: integer('--samples-per-shard', given.samplesPerShard ?? 1000, 1, 10_000_000),
     output: given.output,
+    ...(given.dataloaderRoot === undefined ? {} : { dataloaderRoot: absolutePath('--dataloader-root', given.dataloaderRoot) }),
+    metadataEveryMs: integer('--metadata-every', given.metadataEveryMs ?? 300_000, 0, 24 * 3600_000),
     report: {
       ...(given.report?.resultsPath === undefined ? {} : { resultsPath: given.report.resultsPath }),
       ...(given.report?.summaryPath === undefined ? {} : { summaryPath: given.report.summaryPath }),
@@ -248,6 +258,12 @@ function integer(flag: string, value: number, min: number, max: number): number 
     throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got ${String(value)}`);
   }
   return value;
+}
+
+/** A path on the machine that will read the output: it must not depend on this one's working directory. */
+function absolutePath(flag: string, value: string): string {
+  if (!isAbsolute(value)) throw new UsageError(`${flag} must be an absolute path (where the output folder will be), got ${JSON.stringify(value)}`);
+  return normalize(value).replace(/(.)\/+$/, '$1');
 }
 
 function positive(flag: string, value: number): number {

@@ -12,7 +12,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SinkError, errorMessage } from './errors.js';
 import { createRequestPlanner } from './fetch/cdn-resize.js';
@@ -79,7 +79,15 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
   const fetcher = createFetcher(options.fetch, abandon.signal);
   let failure: { error: unknown } | undefined;
   try {
-    sink = await openSink(options.sink, { output: options.output, format: options.image.format, samplesPerShard: options.samplesPerShard, log });
+    sink = await openSink(options.sink, {
+      output: options.output,
+      format: options.image.format,
+      samplesPerShard: options.samplesPerShard,
+      log,
+      sizeRule: options.image,
+      datasetRoot: options.dataloaderRoot ?? resolve(options.output),
+      metadataEveryMs: options.metadataEveryMs,
+    });
     recorder = await Recorder.open({
       report: options.report,
       progress,

@@ -19,7 +19,7 @@ export interface RowRef {
 export interface Row extends RowRef {
   readonly id: string;
   readonly url: string;
-  /** The caption, or the fallback caption when the caption was null or empty. */
+  /** The caption, or the fallback caption when the caption was null or blank; never empty. */
   readonly caption: string;
   /** Original size as declared by the input, when it has width and height columns. */
   readonly width?: number;
@@ -33,6 +33,8 @@ export type FailureReason =
   | 'bad_row'
   | 'bad_url'
   | 'unsafe_id'
+  /** Neither the caption nor the fallback caption has any text. */
+  | 'no_caption'
   | `http_${number}`
   | 'timeout_connect'
   | 'timeout_headers'
@@ -49,6 +51,8 @@ export type FailureReason =
   | 'filtered_metadata'
   | 'filtered_size'
   | 'sink_error'
+  /** The sink refused the sample for good (`transient: false`), e.g. a format the trainer cannot open. */
+  | 'sink_refused'
   /** Abandoned at shutdown after the grace period; not held against the sample. */
   | 'interrupted';
 

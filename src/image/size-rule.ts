@@ -68,7 +68,7 @@ export function shortestSideSize(source: Size, resolution: number, multiple: num
 }
 
 /** Nearest multiple, never below one multiple (a side of 0 is not an image). */
-function roundToMultiple(value: number, multiple: number): number {
+export function roundToMultiple(value: number, multiple: number): number {
   return Math.max(1, roundHalfEven(value / multiple)) * multiple;
 }
 

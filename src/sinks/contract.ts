@@ -7,6 +7,7 @@
  * `concurrency` writes pending, so a slow sink slows the whole pipeline instead of
  * letting samples pile up in memory.
  */
+import type { SizeRule } from '../image/size-rule.js';
 import type { ImageFormat, StoredFormat } from '../types.js';
 
 /** One training sample, ready to store. */
@@ -66,6 +67,25 @@ export interface SinkContext {
   readonly samplesPerShard: number;
   /** Writes a line to the run's log (stderr), unless --quiet. */
   readonly log: (message: string) => void;
+  /** How the run sizes images (`--resize` and the flags that go with it). */
+  readonly sizeRule: SizeRule;
+  /**
+   * The absolute path the output folder will have where a trainer reads it
+   * (`--dataloader-root`); the output's own absolute path by default.
+   */
+  readonly datasetRoot: string;
+  /** How often a sink that keeps dataset-wide files refreshes them during a run, in ms; 0: at close only. */
+  readonly metadataEveryMs: number;
+}
+
+/**
+ * Thrown (or any error with `transient: false`) by `write` to refuse a sample for a
+ * reason that another attempt cannot change: the sample fails as `sink_refused` and is
+ * not tried again on later runs. Other errors fail it as `sink_error`, which is retried.
+ */
+export class SampleRefused extends Error {
+  override readonly name = 'SampleRefused';
+  readonly transient = false;
 }
 
 /** A sink module's default export (or its `createSink` export). */

@@ -7,10 +7,14 @@
  * as pending when it goes into the open shard and commit the whole shard when its file is
  * complete; pending rows left by a killed run are dropped at the next open, so a sample in
  * a shard that never completed is fetched again, and none appears in two shards.
+ *
+ * It also remembers whether the dataset-wide files written from it (metadata.parquet)
+ * still cover every stored sample: a flag cleared by the first store after they were
+ * written, so a run killed since then is known to have left them behind.
  */
 import Database from 'better-sqlite3';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface IndexedSample {
@@ -26,14 +30,32 @@ export interface IndexedSample {
   shard: number | null;
 }
 
+/** How far the dataset-wide metadata file covers what is stored (for `status`). */
+export interface MetadataCoverage {
+  /** Samples stored (committed). */
+  readonly stored: number;
+  /** Rows the metadata file had when it was last written, and when that was; absent if never. */
+  readonly metadataRows?: number;
+  readonly refreshedAt?: string;
+  /** Nothing was stored since the metadata file was written. */
+  readonly current: boolean;
+}
+
+const META_TABLE = 'CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID';
+const COLUMNS = 'id, filename, caption, width, height, original_width, original_height, sha256, url, shard';
+
 export class SampleIndex {
   readonly #db: DatabaseHandle;
   readonly #put: Statement<[IndexedSample & { committed: number }]>;
   readonly #has: Statement<[string], { id: string }>;
+  readonly #page: Statement<[string, number], IndexedSample>;
+  readonly #setMeta: Statement<[string, string]>;
+  /** Mirrors the stored `metadata_current` flag, so that stores write it only once. */
+  #metadataCurrent: boolean;
 
   constructor(output: string, name: string) {
     mkdirSync(join(output, '.pipeline'), { recursive: true });
-    this.#db = new Database(join(output, '.pipeline', `${name}-index.sqlite`));
+    this.#db = new Database(indexPath(output, name));
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.exec(`CREATE TABLE IF NOT EXISTS samples (
@@ -41,14 +63,53 @@ export class SampleIndex {
       width INTEGER NOT NULL, height INTEGER NOT NULL, original_width INTEGER NOT NULL, original_height INTEGER NOT NULL,
       sha256 TEXT NOT NULL, url TEXT NOT NULL, shard INTEGER, committed INTEGER NOT NULL
     ) WITHOUT ROWID`);
+    this.#db.exec(META_TABLE);
     this.#db.exec('DELETE FROM samples WHERE committed = 0');
     this.#put = this.#db.prepare(`INSERT OR REPLACE INTO samples VALUES
       (@id, @filename, @caption, @width, @height, @original_width, @original_height, @sha256, @url, @shard, @committed)`);
     this.#has = this.#db.prepare('SELECT id FROM samples WHERE id = ? AND committed = 1');
+    this.#page = this.#db.prepare(`SELECT ${COLUMNS} FROM samples WHERE committed = 1 AND id > ? ORDER BY id LIMIT ?`);
+    this.#setMeta = this.#db.prepare('INSERT OR REPLACE INTO meta VALUES (?, ?)');
+    // An index from before the flag existed is current only if it holds nothing.
+    this.#metadataCurrent = readCoverage(this.#db).current;
   }
 
   put(sample: IndexedSample, committed: boolean): void {
     this.#put.run({ ...sample, committed: committed ? 1 : 0 });
+    if (this.#metadataCurrent) {
+      this.#setMeta.run('metadata_current', '0');
+      this.#metadataCurrent = false;
+    }
+  }
+
+  /** Whether something was stored that the metadata file, as last written, lacks. */
+  get metadataStale(): boolean {
+    return !this.#metadataCurrent;
+  }
+
+  /**
+   * Writes the metadata file with `write`, which is given every committed sample, and
+   * records how many it covered. If nothing was stored meanwhile, the file is current.
+   */
+  async refreshMetadata(write: (samples: AsyncIterable<IndexedSample>) => Promise<number>): Promise<number> {
+    // Stores during the walk clear this again (see put), so the flag is only kept when
+    // the walk saw everything.
+    this.#metadataCurrent = true;
+    const rows = await write(this.#committedPages());
+    this.#db.transaction(() => {
+      this.#setMeta.run('metadata_rows', String(rows));
+      this.#setMeta.run('metadata_refreshed_at', new Date().toISOString().replace('T', ' ').slice(0, 19));
+      if (this.#metadataCurrent) this.#setMeta.run('metadata_current', '1');
+    })();
+    return rows;
+  }
+
+  /** The smallest stored image (for the trainer's size settings); undefined when none is stored. */
+  storedSizes(): { minSide: number; minArea: number } | undefined {
+    const row = this.#db
+      .prepare('SELECT min(min(width, height)) AS minSide, min(width * height) AS minArea FROM samples WHERE committed = 1')
+      .get() as { minSide: number | null; minArea: number | null };
+    return row.minSide === null || row.minArea === null ? undefined : { minSide: row.minSide, minArea: row.minArea };
   }
 
   has(id: string): boolean {
@@ -65,14 +126,52 @@ export class SampleIndex {
     return row.shard ?? -1;
   }
 
-  /** Every committed sample, in filename order, without holding them all in memory. */
-  *committed(): IterableIterator<IndexedSample> {
-    yield* this.#db
-      .prepare('SELECT id, filename, caption, width, height, original_width, original_height, sha256, url, shard FROM samples WHERE committed = 1 ORDER BY filename')
-      .iterate() as IterableIterator<IndexedSample>;
+  /**
+   * Every committed sample in id order, a page at a time. Each page is read whole, so no
+   * statement stays open across the awaits of the consumer while stores go on.
+   */
+  async *#committedPages(pageSize = 10_000): AsyncGenerator<IndexedSample> {
+    let after = '';
+    for (;;) {
+      const page = this.#page.all(after, pageSize);
+      yield* page;
+      if (page.length < pageSize) return;
+      after = page[page.length - 1]!.id;
+    }
   }
 
   close(): void {
     this.#db.close();
   }
+
+  /** What `status` shows of an output's index, read without changing it; undefined when there is none. */
+  static coverage(output: string, name: string): MetadataCoverage | undefined {
+    const path = indexPath(output, name);
+    if (!existsSync(path)) return undefined;
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return readCoverage(db);
+    } finally {
+      db.close();
+    }
+  }
+}
+
+function indexPath(output: string, name: string): string {
+  return join(output, '.pipeline', `${name}-index.sqlite`);
+}
+
+function readCoverage(db: DatabaseHandle): MetadataCoverage {
+  const stored = (db.prepare('SELECT count(*) AS n FROM samples WHERE committed = 1').get() as { n: number }).n;
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
+  const meta = new Map(hasMeta ? (db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>).map(({ key, value }) => [key, value]) : []);
+  const rows = meta.get('metadata_rows');
+  const refreshedAt = meta.get('metadata_refreshed_at');
+  const flag = meta.get('metadata_current');
+  return {
+    stored,
+    ...(rows === undefined ? {} : { metadataRows: Number(rows) }),
+    ...(refreshedAt === undefined ? {} : { refreshedAt }),
+    current: flag === undefined ? stored === 0 : flag === '1',
+  };
 }

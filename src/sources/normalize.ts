@@ -21,12 +21,19 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
   const urlProblem = checkUrl(url);
   if (urlProblem) return failed(refOf(index, id, url), 'bad_url', `row ${index} (id ${id}): ${urlProblem}`);
 
+  // A sample without a caption trains nothing, and SimpleTuner refuses a whole dataset
+  // whose metadata holds one empty caption: refuse the row before any request.
+  const caption = foldNewlines(captionText(record[columns.caption]) || captionText(record[columns.fallbackCaption]));
+  if (!caption) {
+    return failed(refOf(index, id, url), 'no_caption', `row ${index} (id ${id}): no caption in column "${columns.caption}" nor in "${columns.fallbackCaption}"`);
+  }
+
   // Built by assignment rather than with conditional spreads: this runs once per row.
   const row: { -readonly [K in keyof Row]: Row[K] } = {
     index,
     id,
     url,
-    caption: foldNewlines(captionText(record[columns.caption]) || captionText(record[columns.fallbackCaption])),
+    caption,
     columns: plainColumns(record),
   };
   const width = positiveNumber(record[columns.width]);

@@ -25,7 +25,10 @@ export function sinkStage(sink: Sink): AsyncTransform<Item, Item> {
       if (error instanceof SinkError || (code !== undefined && FATAL_CODES.has(code))) {
         throw new SinkError(`cannot write to the output: ${errorMessage(error)}`, { cause: error });
       }
-      return failed(row, 'sink_error', `row ${row.index} (id ${row.id}): sink failed: ${errorMessage(error)}`, { attempts, bytesFetched });
+      // `transient: false` (SampleRefused, or a custom sink's own error) means no later
+      // attempt can succeed, so the sample is not retried on the next run.
+      const reason = (error as { transient?: unknown })?.transient === false ? 'sink_refused' : 'sink_error';
+      return failed(row, reason, `row ${row.index} (id ${row.id}): sink ${reason === 'sink_refused' ? 'refused it' : 'failed'}: ${errorMessage(error)}`, { attempts, bytesFetched });
     }
     return { kind: 'saved', row, width: item.width, height: item.height, bytesWritten, bytesFetched, attempts };
   }, sink.concurrency ?? 1);
