@@ -92,7 +92,7 @@ describe('the dir sink', () => {
     }
     assert.deepEqual([...seen].sort(), rows.map((row) => `${row.id}.png`).sort());
 
-    const loader = JSON.parse(await readFile(join(output, 'simpletuner-dataloader.json'), 'utf8'));
+    const [loader] = JSON.parse(await readFile(join(output, 'simpletuner-dataloader.json'), 'utf8'));
     assert.equal(loader.metadata_backend, 'parquet');
     assert.deepEqual(
       [loader.parquet.filename_column, loader.parquet.caption_column, loader.parquet.width_column, loader.parquet.height_column, loader.parquet.identifier_includes_extension],

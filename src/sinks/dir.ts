@@ -54,7 +54,7 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
   }
   const refresher = context.metadataEveryMs > 0 ? setInterval(() => datasetFiles.refreshInBackground(), context.metadataEveryMs).unref() : undefined;
 
-  const exists = (name: string) => access(join(output, name)).then(() => true, () => false);
+  const isFile = (name: string) => exists(join(output, name));
   return {
     // Writes are small and independent; a few at once keep the disk busy.
     concurrency: 8,
@@ -62,7 +62,7 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
       if (!index.has(id)) return false;
       // An original keeps its own format, so any image extension will do then.
       const images = format === 'original' ? ORIGINAL_EXTENSIONS.map((extension) => `${id}.${extension}`) : [`${id}.${extensionOf(format)}`];
-      const [caption, ...found] = await Promise.all([exists(`${id}.txt`), ...images.map(exists)]);
+      const [caption, ...found] = await Promise.all([isFile(`${id}.txt`), ...images.map(isFile)]);
       return caption === true && found.includes(true);
     },
     async write(sample) {
@@ -95,10 +95,12 @@ function datasetFileWriter(index: SampleIndex, context: SinkContext) {
   let last: Promise<void> = Promise.resolve();
   let running = false;
 
+  const metadataPath = join(context.output, METADATA_FILE);
   const write = async () => {
     running = true;
     try {
-      await index.refreshMetadata((samples) => writeMetadata(join(context.output, METADATA_FILE), samples));
+      if (index.metadataStale || !(await exists(metadataPath))) await index.refreshMetadata((samples) => writeMetadata(metadataPath, samples));
+      // The config is cheap, and a rerun may change what it says (--dataloader-root, --resize).
       // SimpleTuner refuses a metadata file without rows, so there is no config to give it yet.
       const stored = index.storedSizes();
       if (stored) {
@@ -111,14 +113,14 @@ function datasetFileWriter(index: SampleIndex, context: SinkContext) {
   };
 
   return {
-    /** Writes both files now (after a refresh already under way); rejects if that fails. */
+    /** Brings both files up to date now (after a refresh already under way); rejects if that fails. */
     refresh(): Promise<void> {
       last = last.catch(() => {}).then(write);
       return last;
     },
-    /** The periodic refresh: skipped while one runs, and a failure is only logged (close tries again). */
+    /** The periodic refresh: skipped while one runs or when nothing changed; a failure is only logged (close tries again). */
     refreshInBackground(): void {
-      if (running) return;
+      if (running || !index.metadataStale) return;
       this.refresh().catch((error) => context.log(`warning: could not refresh ${METADATA_FILE}: ${errorMessage(error)} (tried again at the end of the run)`));
     },
   };
@@ -138,4 +140,8 @@ async function writeMetadata(path: string, samples: AsyncIterable<IndexedSample>
     throw error;
   }
   return rows;
+}
+
+function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
 }

@@ -15,6 +15,7 @@
 import Database from 'better-sqlite3';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
+import { setImmediate } from 'node:timers/promises';
 import { join } from 'node:path';
 
 export interface IndexedSample {
@@ -137,6 +138,8 @@ export class SampleIndex {
       yield* page;
       if (page.length < pageSize) return;
       after = page[page.length - 1]!.id;
+      // Let the run's sockets and timers in between pages: a whole dataset is seconds of work.
+      await setImmediate();
     }
   }
 

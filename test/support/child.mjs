@@ -1,6 +1,7 @@
 // Runs the command line as a child process that the test can signal or kill mid-run.
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CLI } from './run.mjs';
 
 /** @param {string[]} args @param {{ nodeFlags?: string[], env?: NodeJS.ProcessEnv }} [options] */
@@ -33,4 +34,24 @@ export async function countImages(dir) {
   } catch {
     return 0;
   }
+}
+
+/**
+ * SIGKILLs a run and waits until the process holding the output's lock (the worker the
+ * command starts) is gone too, so the next run can take the lock.
+ * @param {ReturnType<typeof startCli>} run @param {string} output
+ */
+export async function killRun(run, output) {
+  run.child.kill('SIGKILL');
+  await run.exited;
+  const owner = await readFile(join(output, '.pipeline', 'lock'), 'utf8').then((text) => JSON.parse(text).pid, () => undefined);
+  if (owner === undefined) return;
+  await waitFor(() => {
+    try {
+      process.kill(owner, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
 }
