@@ -41,6 +41,7 @@ try {
     spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', done);
   });
   process.stderr.write(`demo: images and captions are in ${output}; one line per row in ${join(output, 'results.ndjson')}\n`);
+  process.stderr.write(`demo: SimpleTuner trains on it with --data_backend_config ${join(output, 'simpletuner-dataloader.json')}\n`);
   process.exitCode = code ?? 1;
 } finally {
   await cdn.close();
