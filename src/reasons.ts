@@ -1,19 +1,48 @@
 /**
- * Which failures are worth trying again: the network or the server went wrong, not the
- * sample. One list for the fetch stage's retries and the resume state's reruns.
+ * Every way a row can fail, in one table: its stable code (in `--results`, the summary,
+ * the resume state and the metrics), whether another attempt could succeed, and what it
+ * means. The fetch stage's retries and the resume state's reruns both ask `isTransient`,
+ * and the README's table of reasons is checked against this one by the tests.
  */
-const TRANSIENT: ReadonlySet<string> = new Set([
-  'timeout_connect',
-  'timeout_headers',
-  'timeout_body',
-  'timeout_total',
-  'truncated',
-  'connection_error',
-  'sink_error',
-  'http_408',
-  'http_429',
-]);
+interface ReasonInfo {
+  /** The network, the server or the output went wrong, not the sample: worth trying again. */
+  readonly transient: boolean;
+  readonly meaning: string;
+}
 
-export function isTransient(reason: string): boolean {
-  return TRANSIENT.has(reason) || /^http_5\d\d$/.test(reason);
+export const FAILURE_REASONS = {
+  bad_row: { transient: false, meaning: 'no id or no url, invalid JSON, unparseable CSV record' },
+  bad_url: { transient: false, meaning: 'not http or https, or a redirect to one' },
+  unsafe_id: { transient: false, meaning: 'the id cannot be a file name' },
+  no_caption: { transient: false, meaning: 'neither the caption nor the fallback caption has any text' },
+  timeout_connect: { transient: true, meaning: 'the connection was not open in time' },
+  timeout_headers: { transient: true, meaning: 'the response headers did not arrive in time' },
+  timeout_body: { transient: true, meaning: 'the body paused longer than --idle-timeout' },
+  timeout_total: { transient: true, meaning: 'the attempt took longer than --timeout' },
+  too_large: { transient: false, meaning: 'the body is over --max-bytes' },
+  truncated: { transient: true, meaning: 'the body ended before its Content-Length' },
+  connection_error: { transient: true, meaning: 'refused, reset, DNS' },
+  redirect_loop: { transient: false, meaning: 'a redirect back to a URL already visited, or too many' },
+  robots_denied: { transient: false, meaning: 'X-Robots-Tag says noai or noimageai' },
+  not_image: { transient: false, meaning: 'the bytes are not an image' },
+  decode_error: { transient: false, meaning: 'a corrupt or truncated image' },
+  too_many_pixels: { transient: false, meaning: 'the header declares more than --max-pixels' },
+  filtered_metadata: { transient: false, meaning: 'the declared size fails a size filter; no request made' },
+  filtered_size: { transient: false, meaning: 'the real size fails a size filter' },
+  sink_error: { transient: true, meaning: 'the sink failed to store the sample' },
+  sink_refused: { transient: false, meaning: 'the sink refused the sample for good (an error with transient: false)' },
+  interrupted: { transient: true, meaning: 'abandoned at shutdown after the grace period; not held against the sample' },
+} as const satisfies Record<string, ReasonInfo>;
+
+/** Stable failure codes: a named reason, or the server's HTTP status. */
+export type FailureReason = keyof typeof FAILURE_REASONS | `http_${number}`;
+
+/** HTTP answers that may change: request timeout, too many requests, server errors. */
+function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status <= 599);
+}
+
+export function isTransient(reason: FailureReason): boolean {
+  if (reason.startsWith('http_')) return isTransientStatus(Number(reason.slice(5)));
+  return FAILURE_REASONS[reason as keyof typeof FAILURE_REASONS]?.transient ?? false;
 }

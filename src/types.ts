@@ -5,6 +5,9 @@
  * `failed` item, and passes every kind it does not handle through untouched. The last
  * stage records every item, so counts, `--results` and the summary come from one place.
  */
+import type { FailureReason } from './reasons.js';
+
+export type { FailureReason };
 
 /** Where a row came from: its 1-based line (NDJSON), record (CSV) or row (Parquet) number. */
 export interface RowRef {
@@ -27,34 +30,6 @@ export interface Row extends RowRef {
   /** Every column of the source row, as read (BigInt values converted to strings). */
   readonly columns: Readonly<Record<string, unknown>>;
 }
-
-/** Stable failure codes: they appear in `--results`, the summary and exit reports. */
-export type FailureReason =
-  | 'bad_row'
-  | 'bad_url'
-  | 'unsafe_id'
-  /** Neither the caption nor the fallback caption has any text. */
-  | 'no_caption'
-  | `http_${number}`
-  | 'timeout_connect'
-  | 'timeout_headers'
-  | 'timeout_body'
-  | 'timeout_total'
-  | 'too_large'
-  | 'truncated'
-  | 'connection_error'
-  | 'redirect_loop'
-  | 'robots_denied'
-  | 'not_image'
-  | 'decode_error'
-  | 'too_many_pixels'
-  | 'filtered_metadata'
-  | 'filtered_size'
-  | 'sink_error'
-  /** The sink refused the sample for good (`transient: false`), e.g. a format the trainer cannot open. */
-  | 'sink_refused'
-  /** Abandoned at shutdown after the grace period; not held against the sample. */
-  | 'interrupted';
 
 export type SkipReason = 'already_saved' | 'failed_before' | 'duplicate_id';
 

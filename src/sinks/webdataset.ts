@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { temporaryName } from '../util/atomic-file.js';
-import type { SinkFactory } from './contract.js';
+import { SampleRefused, type SinkFactory } from './contract.js';
 import { createShardedSink, type ShardFormat, type ShardWriter } from './sharded.js';
 
 const tarShards: ShardFormat = {
@@ -28,7 +28,7 @@ const tarShards: ShardFormat = {
       });
     return {
       async append(sample, described) {
-        if (sample.id.includes('.')) throw new Error(`id ${JSON.stringify(sample.id)} has a dot: WebDataset keys cannot`);
+        if (sample.id.includes('.')) throw new SampleRefused(`id ${JSON.stringify(sample.id)} has a dot: WebDataset keys cannot`);
         const json = Buffer.from(`${JSON.stringify({ ...sample.row, ...described, shard: undefined })}\n`);
         const caption = Buffer.from(sample.caption);
         await entry(`${sample.id}.${sample.extension}`, sample.image);

@@ -11,7 +11,7 @@
 import Database from 'better-sqlite3';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { join } from 'node:path';
-import { isTransient } from '../reasons.js';
+import { isTransient, type FailureReason } from '../reasons.js';
 import { SinkError, errorMessage } from '../errors.js';
 
 export const STATE_DIR = '.pipeline';
@@ -132,7 +132,7 @@ export class StateStore {
   }
 
   /** A failure never overwrites a saved sample (a duplicate row failing later, say). */
-  recordFailed(id: string, run: number, reason: string): void {
+  recordFailed(id: string, run: number, reason: FailureReason): void {
     this.#write(() => this.#failed.run({ id, reason, transient: isTransient(reason) ? 1 : 0, run }));
   }
 
