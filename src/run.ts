@@ -76,7 +76,7 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
 
   let sink: Awaited<ReturnType<typeof openSink>> | undefined;
   let recorder: Recorder | undefined;
-  const fetcher = createFetcher(options.fetch, abandon.signal);
+  const fetcher = createFetcher(options.fetch);
   let failure: { error: unknown } | undefined;
   try {
     sink = await openSink(options.sink, {
@@ -99,9 +99,9 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
     await pipeline(
       store ? resumeStage(store, run, sink, options.resume)(rows) : rows,
       metadataFilterStage(options.image),
-      fetchStage(fetcher, planRequest, options.fetch.concurrency),
+      fetchStage(fetcher, planRequest, options.fetch.concurrency, abandon.signal),
       imageStage(options.image),
-      sinkStage(sink),
+      sinkStage(sink, options.graceMs),
       recorder.consume,
     );
   } catch (error) {

@@ -22,7 +22,8 @@ export type FetchResult =
     };
 
 export interface Fetcher {
-  fetch(url: string): Promise<FetchResult>;
+  /** Aborting `signal` ends the request or the wait for a retry at once, as `interrupted`. */
+  fetch(url: string, signal?: AbortSignal): Promise<FetchResult>;
   close(): Promise<void>;
 }
 
@@ -31,15 +32,11 @@ const MAX_DELAY_MS = 10 * 60_000;
 /** Statuses that mean "too many requests from you": the host's limit comes down. */
 const SLOW_DOWN_STATUSES = new Set([429, 503]);
 
-/**
- * @param abandon aborted when the run gives up on rows in flight: waits and requests end
- * at once, as `interrupted`.
- */
-export function createFetcher(options: FetchOptions, abandon?: AbortSignal): Fetcher {
+export function createFetcher(options: FetchOptions): Fetcher {
   const agent = createAgent(options);
   const gate = new HostGate({ maxPerHost: options.perHostConcurrency, ratePerSecond: options.ratePerSecond });
   return {
-    async fetch(url) {
+    async fetch(url, abandon) {
       const host = new URL(url).host;
       let bytesFetched = 0;
       const interrupted = (attempts: number): FetchResult => ({

@@ -11,6 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import * as arrow from 'apache-arrow';
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, transformParquetStream } from 'parquet-wasm';
+import { writeError } from '../errors.js';
 import { temporaryName } from '../util/atomic-file.js';
 
 export type ColumnType = 'utf8' | 'int32' | 'binary';
@@ -27,6 +28,8 @@ export class ParquetStreamWriter {
   /** Resolves when the writer asks for the next row group (backpressure). */
   #demand: { promise: Promise<void>; resolve: () => void } = deferred();
   #done: Promise<void>;
+  /** Rejects (naming the file) as soon as writing fails; never resolves otherwise. */
+  #broken: Promise<never>;
 
   constructor(path: string, columns: ReadonlyArray<readonly [string, ColumnType]>, rowGroupSize: number) {
     this.#path = path;
@@ -41,10 +44,11 @@ export class ParquetStreamWriter {
       { highWaterMark: 0 },
     );
     const properties = new WriterPropertiesBuilder().setCompression(Compression.SNAPPY).setMaxRowGroupSize(rowGroupSize).build();
-    this.#done = transformParquetStream(input, properties).then((output) =>
-      output.pipeTo(Writable.toWeb(createWriteStream(this.#temporary)) as WritableStream<Uint8Array>),
-    );
-    this.#done.catch(() => {}); // surfaced by close()
+    this.#done = transformParquetStream(input, properties)
+      .then((output) => output.pipeTo(Writable.toWeb(createWriteStream(this.#temporary)) as WritableStream<Uint8Array>))
+      .catch((error: unknown) => Promise.reject(writeError(path, error)));
+    this.#broken = this.#done.then(() => new Promise<never>(() => {}));
+    this.#broken.catch(() => {}); // surfaced by the next append or close
   }
 
   async append(row: ParquetRow): Promise<void> {
@@ -58,7 +62,7 @@ export class ParquetStreamWriter {
     await this.#flush(!this.#wroteAny);
     this.#controller.close();
     await this.#done;
-    await rename(this.#temporary, this.#path);
+    await rename(this.#temporary, this.#path).catch((error: unknown) => Promise.reject(writeError(this.#path, error)));
   }
 
   /** Gives up: the temporary file is removed, the real name never appears. */
@@ -77,7 +81,8 @@ export class ParquetStreamWriter {
     this.#wroteAny = true;
     const rows = this.#rows;
     this.#rows = [];
-    await this.#demand.promise;
+    // A writer that failed (a full disk) never asks for more: don't wait for it.
+    await Promise.race([this.#demand.promise, this.#broken]);
     this.#demand = deferred();
     const table = new arrow.Table(
       Object.fromEntries(this.#columns.map(([name, type]) => [name, arrow.vectorFromArray(rows.map((row) => row[name] ?? null), arrowType(type))])),

@@ -5,8 +5,8 @@
  *
  * It answers `has(id)` on resume and feeds `metadata.parquet`. Shard sinks add a sample
  * as pending when it goes into the open shard and commit the whole shard when its file is
- * complete; pending rows left by a killed run are dropped at the next open, so a sample in
- * a shard that never completed is fetched again, and none appears in two shards.
+ * complete; at the next open, pending rows of a shard that never completed are dropped,
+ * so its samples are fetched again, and none appears in two shards.
  *
  * It also remembers whether the dataset-wide files written from it (metadata.parquet)
  * still cover every stored sample: a flag cleared by the first store after they were
@@ -17,6 +17,7 @@ import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { setImmediate } from 'node:timers/promises';
 import { join } from 'node:path';
+import { writeError } from '../errors.js';
 
 export interface IndexedSample {
   id: string;
@@ -47,6 +48,7 @@ const COLUMNS = 'id, filename, caption, width, height, original_width, original_
 
 export class SampleIndex {
   readonly #db: DatabaseHandle;
+  readonly #path: string;
   readonly #put: Statement<[IndexedSample & { committed: number }]>;
   readonly #has: Statement<[string], { id: string }>;
   readonly #page: Statement<[string, number], IndexedSample>;
@@ -56,7 +58,8 @@ export class SampleIndex {
 
   constructor(output: string, name: string) {
     mkdirSync(join(output, '.pipeline'), { recursive: true });
-    this.#db = new Database(indexPath(output, name));
+    this.#path = indexPath(output, name);
+    this.#db = new Database(this.#path);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.exec(`CREATE TABLE IF NOT EXISTS samples (
@@ -65,7 +68,6 @@ export class SampleIndex {
       sha256 TEXT NOT NULL, url TEXT NOT NULL, shard INTEGER, committed INTEGER NOT NULL
     ) WITHOUT ROWID`);
     this.#db.exec(META_TABLE);
-    this.#db.exec('DELETE FROM samples WHERE committed = 0');
     this.#put = this.#db.prepare(`INSERT OR REPLACE INTO samples VALUES
       (@id, @filename, @caption, @width, @height, @original_width, @original_height, @sha256, @url, @shard, @committed)`);
     this.#has = this.#db.prepare('SELECT id FROM samples WHERE id = ? AND committed = 1');
@@ -76,11 +78,13 @@ export class SampleIndex {
   }
 
   put(sample: IndexedSample, committed: boolean): void {
-    this.#put.run({ ...sample, committed: committed ? 1 : 0 });
-    if (this.#metadataCurrent) {
-      this.#setMeta.run('metadata_current', '0');
-      this.#metadataCurrent = false;
-    }
+    this.#write(() => {
+      this.#put.run({ ...sample, committed: committed ? 1 : 0 });
+      if (this.#metadataCurrent) {
+        this.#setMeta.run('metadata_current', '0');
+        this.#metadataCurrent = false;
+      }
+    });
   }
 
   /** Whether something was stored that the metadata file, as last written, lacks. */
@@ -97,11 +101,11 @@ export class SampleIndex {
     // the walk saw everything.
     this.#metadataCurrent = true;
     const rows = await write(this.#committedPages());
-    this.#db.transaction(() => {
+    this.#write(this.#db.transaction(() => {
       this.#setMeta.run('metadata_rows', String(rows));
       this.#setMeta.run('metadata_refreshed_at', new Date().toISOString().replace('T', ' ').slice(0, 19));
       if (this.#metadataCurrent) this.#setMeta.run('metadata_current', '1');
-    })();
+    }));
     return rows;
   }
 
@@ -117,8 +121,27 @@ export class SampleIndex {
     return this.#has.get(id) !== undefined;
   }
 
+  /** Shards with samples added but not committed (the open shard, or one a killed run left). */
+  pendingShards(): number[] {
+    return (this.#db.prepare('SELECT DISTINCT shard FROM samples WHERE committed = 0 AND shard IS NOT NULL').all() as Array<{ shard: number }>).map(({ shard }) => shard);
+  }
+
+  /** Forgets every sample not committed: its shard will never be complete. */
+  dropPending(): void {
+    this.#write(() => this.#db.exec('DELETE FROM samples WHERE committed = 0'));
+  }
+
   commitShard(shard: number): void {
-    this.#db.prepare('UPDATE samples SET committed = 1 WHERE shard = ?').run(shard);
+    this.#write(() => this.#db.prepare('UPDATE samples SET committed = 1 WHERE shard = ?').run(shard));
+  }
+
+  /** A write that fails (a full disk) says which database it was. */
+  #write(write: () => unknown): void {
+    try {
+      write();
+    } catch (error) {
+      throw writeError(this.#path, error);
+    }
   }
 
   /** The highest shard number committed so far, or -1. */

@@ -1,12 +1,12 @@
 /**
  * What the shard sinks (WebDataset tar, Parquet) share: samples go into the open shard,
  * written under a temporary name; after `samplesPerShard` samples (or at close, which a
- * stop signal also reaches) the shard is completed, renamed to `{shard:05d}.{ext}`, a
- * `{shard:05d}_stats.json` is written beside it, and its samples are committed in the
+ * stop signal also reaches) the shard is completed: a `{shard:05d}_stats.json` is
+ * written, the shard renamed to `{shard:05d}.{ext}` beside it, and its samples committed in the
  * index. A shard cut short by a kill is never renamed: its temporary file is swept at the
  * next start and its samples are fetched again, so no sample appears in two shards.
  */
-import { readdir } from 'node:fs/promises';
+import { access, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeStaleTemporaryFiles, writeFilesAtomically } from '../util/atomic-file.js';
 import type { Sample, Sink, SinkContext } from './contract.js';
@@ -33,17 +33,43 @@ export async function createShardedSink(context: SinkContext, format: ShardForma
   const removed = await removeStaleTemporaryFiles(output);
   if (removed > 0) log(`removed ${removed} unfinished shard file(s) left by an earlier run`);
   const index = new SampleIndex(output, format.name);
+  const fileOf = (shard: number) => join(output, `${shardName(shard)}.${format.extension}`);
+  const statsOf = (shard: number) => join(output, `${shardName(shard)}_stats.json`);
+  await settleEarlierShards(index, output, fileOf, statsOf);
   let nextShard = Math.max(index.lastShard(), await lastShardOnDisk(output, format.extension)) + 1;
   let open: { shard: number; writer: ShardWriter; samples: number; bytes: number; first: string; last: string } | undefined;
 
+  /** Gives the open shard up after a failure: its file goes, its samples are fetched again next run. */
+  const abandon = async () => {
+    if (!open) return;
+    const { writer } = open;
+    open = undefined;
+    await writer.abort();
+    try {
+      index.dropPending();
+    } catch {
+      // The index cannot be written either (a full disk): the next open drops them.
+    }
+  };
+
+  /**
+   * Completes the open shard: its stats first, then the shard renamed into place, then
+   * its samples committed. A kill between the rename and the commit leaves a complete
+   * shard whose samples are pending: the next open commits them (settleEarlierShards).
+   */
   const finish = async () => {
     if (!open) return;
     const { shard, writer, samples, bytes, first, last } = open;
+    const stats = { shard: `${shardName(shard)}.${format.extension}`, samples, bytes, first_key: first, last_key: last, completed_at: new Date().toISOString() };
+    try {
+      await writeFilesAtomically(output, [[`${shardName(shard)}_stats.json`, `${JSON.stringify(stats, null, 2)}\n`]]);
+      await writer.finish();
+    } catch (error) {
+      await rm(statsOf(shard), { force: true });
+      await abandon();
+      throw error;
+    }
     open = undefined;
-    await writer.finish();
-    const name = shardName(shard);
-    const stats = { shard: `${name}.${format.extension}`, samples, bytes, first_key: first, last_key: last, completed_at: new Date().toISOString() };
-    await writeFilesAtomically(output, [[`${name}_stats.json`, `${JSON.stringify(stats, null, 2)}\n`]]);
     index.commitShard(shard);
   };
 
@@ -55,11 +81,19 @@ export async function createShardedSink(context: SinkContext, format: ShardForma
     async write(sample) {
       if (!open) {
         const shard = nextShard++;
-        open = { shard, writer: format.open(join(output, `${shardName(shard)}.${format.extension}`)), samples: 0, bytes: 0, first: sample.id, last: sample.id };
+        open = { shard, writer: format.open(fileOf(shard)), samples: 0, bytes: 0, first: sample.id, last: sample.id };
       }
       const described = describeSample(sample, open.shard);
-      const bytes = await open.writer.append(sample, described);
-      index.put(described, false);
+      let bytes: number;
+      try {
+        bytes = await open.writer.append(sample, described);
+        index.put(described, false);
+      } catch (error) {
+        // A refusal is about this sample, before any byte of it was written; anything
+        // else (a full disk) leaves the shard unusable.
+        if ((error as { transient?: unknown })?.transient !== false) await abandon();
+        throw error;
+      }
       open.samples++;
       open.bytes += bytes;
       open.last = sample.id;
@@ -74,6 +108,32 @@ export async function createShardedSink(context: SinkContext, format: ShardForma
       }
     },
   };
+}
+
+/**
+ * What a killed or failed run left: a shard renamed into place whose samples were not yet
+ * committed is complete, so they are committed now; other pending samples are dropped
+ * (their shard never completed, so they are fetched again); a stats file without its
+ * shard is removed.
+ */
+async function settleEarlierShards(
+  index: SampleIndex,
+  output: string,
+  fileOf: (shard: number) => string,
+  statsOf: (shard: number) => string,
+): Promise<void> {
+  for (const shard of index.pendingShards()) {
+    if (await exists(fileOf(shard))) index.commitShard(shard);
+  }
+  index.dropPending();
+  for (const name of await readdir(output)) {
+    const match = /^(\d{5,})_stats\.json$/.exec(name);
+    if (match && !(await exists(fileOf(Number(match[1]))))) await rm(statsOf(Number(match[1])), { force: true });
+  }
+}
+
+function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
 }
 
 function shardName(shard: number): string {

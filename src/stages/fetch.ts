@@ -8,12 +8,17 @@ import type { Fetcher } from '../fetch/fetcher.js';
 import { failed, type Item } from '../types.js';
 import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
 
-export function fetchStage(fetcher: Fetcher, planRequest: RequestPlanner, concurrency: number): AsyncTransform<Item, Item> {
-  return mapConcurrent(async (item: Item): Promise<Item> => {
+/**
+ * @param abandon aborted when the run gives up on rows in flight (after the grace period
+ * of a stop): their requests and waits end at once, as `interrupted`. A fatal error
+ * elsewhere in the pipeline ends them the same way.
+ */
+export function fetchStage(fetcher: Fetcher, planRequest: RequestPlanner, concurrency: number, abandon?: AbortSignal): AsyncTransform<Item, Item> {
+  return mapConcurrent(async (item: Item, { signal }): Promise<Item> => {
     if (item.kind !== 'row') return item;
     const { row } = item;
     const { url, originalSize } = planRequest(row);
-    const result = await fetcher.fetch(url);
+    const result = await fetcher.fetch(url, signal);
     if (!result.ok) {
       return failed(row, result.reason, `row ${row.index} (id ${row.id}): ${url}: ${result.detail}`, result);
     }
@@ -25,5 +30,5 @@ export function fetchStage(fetcher: Fetcher, planRequest: RequestPlanner, concur
       bytesFetched: result.bytesFetched,
       ...(originalSize ? { originalSize } : {}),
     };
-  }, concurrency);
+  }, { concurrency, ...(abandon ? { signal: abandon } : {}) });
 }

@@ -17,7 +17,7 @@ export function imageStage(options: ImageOptions): AsyncTransform<Item, Item> {
       return failed(row, result.reason, `row ${row.index} (id ${row.id}): ${row.url}: ${result.detail}`, { attempts, bytesFetched });
     }
     return { kind: 'encoded', row, attempts, bytesFetched, ...withoutOk(result) };
-  }, options.concurrency);
+  }, { concurrency: options.concurrency });
 }
 
 function withoutOk<T extends { ok: true }>(result: T): Omit<T, 'ok'> {

@@ -32,5 +32,5 @@ export function resumeStage(store: StateStore, run: number, sink: Sink, options:
     }
     if (options.retryFailed) return item;
     return state.transient && state.failedRuns < options.maxAttempts ? item : skip('failed_before');
-  }, LOOKUPS_AT_ONCE);
+  }, { concurrency: LOOKUPS_AT_ONCE });
 }

@@ -4,34 +4,54 @@
  * output itself is unusable (disk full, read-only, no permission) stops the run, since
  * every later sample would fail the same way.
  */
-import { SinkError, errorMessage } from '../errors.js';
+import { SinkError, errorMessage, isUnusableOutput } from '../errors.js';
 import { extensionOf } from '../image/encode.js';
 import type { Sample, Sink } from '../sinks/contract.js';
 import { failed, type Encoded, type Item } from '../types.js';
 import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
 
-const FATAL_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO']);
-
-export function sinkStage(sink: Sink): AsyncTransform<Item, Item> {
-  return mapConcurrent(async (item: Item): Promise<Item> => {
+/**
+ * @param graceMs after a fatal error stops the pipeline, how long writes already handed
+ * to the sink may take to settle before the run stops waiting for them (and closes it).
+ */
+export function sinkStage(sink: Sink, graceMs: number): AsyncTransform<Item, Item> {
+  return mapConcurrent(async (item: Item, { signal }): Promise<Item> => {
     if (item.kind !== 'encoded') return item;
     const { row, attempts, bytesFetched } = item;
     let bytesWritten: number;
     try {
-      const result = await sink.write(toSample(item));
+      const result = await settleWithin(sink.write(toSample(item)), signal, graceMs);
+      if (result === ABANDONED) {
+        return failed(row, 'interrupted', `row ${row.index} (id ${row.id}): the sink's write had not settled ${graceMs / 1000} s after the run stopped`, { attempts, bytesFetched });
+      }
       bytesWritten = result?.bytesWritten ?? item.image.length;
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException)?.code;
-      if (error instanceof SinkError || (code !== undefined && FATAL_CODES.has(code))) {
-        throw new SinkError(`cannot write to the output: ${errorMessage(error)}`, { cause: error });
-      }
+      if (error instanceof SinkError) throw error;
+      if (isUnusableOutput(error)) throw new SinkError(errorMessage(error), { cause: error });
       // `transient: false` (SampleRefused, or a custom sink's own error) means no later
       // attempt can succeed, so the sample is not retried on the next run.
       const reason = (error as { transient?: unknown })?.transient === false ? 'sink_refused' : 'sink_error';
       return failed(row, reason, `row ${row.index} (id ${row.id}): sink ${reason === 'sink_refused' ? 'refused it' : 'failed'}: ${errorMessage(error)}`, { attempts, bytesFetched });
     }
     return { kind: 'saved', row, width: item.width, height: item.height, bytesWritten, bytesFetched, attempts };
-  }, sink.concurrency ?? 1);
+  }, { concurrency: sink.concurrency ?? 1 });
+}
+
+const ABANDONED = Symbol('abandoned');
+
+/** `work`'s outcome; or, once `signal` aborts and `graceMs` more pass without one, ABANDONED. */
+function settleWithin<T>(work: Promise<T>, signal: AbortSignal, graceMs: number): Promise<T | typeof ABANDONED> {
+  let onAbort = () => {};
+  let timer: NodeJS.Timeout | undefined;
+  const abandoned = new Promise<typeof ABANDONED>((resolve) => {
+    onAbort = () => void (timer = setTimeout(() => resolve(ABANDONED), graceMs));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work, abandoned]).finally(() => {
+    signal.removeEventListener('abort', onAbort);
+    clearTimeout(timer);
+  });
 }
 
 function toSample(item: Encoded): Sample {

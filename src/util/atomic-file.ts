@@ -5,6 +5,7 @@
  */
 import { readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeError } from '../errors.js';
 import { isProcessRunning } from './process-alive.js';
 
 const TEMP_MARK = '.partial-';
@@ -19,9 +20,11 @@ export function temporaryName(name: string): string {
 /** Writes each file under a temporary name, then renames them in the order given. */
 export async function writeFilesAtomically(folder: string, files: ReadonlyArray<readonly [name: string, data: Buffer | string]>): Promise<number> {
   const staged = files.map(([name, data]) => ({ final: join(folder, name), temp: join(folder, temporaryName(name)), data }));
+  // Each failure names the file it was about (a write error names none).
+  const named = (final: string) => (error: unknown) => Promise.reject(writeError(final, error));
   try {
-    await Promise.all(staged.map(({ temp, data }) => writeFile(temp, data)));
-    for (const { temp, final } of staged) await rename(temp, final);
+    await Promise.all(staged.map(({ temp, final, data }) => writeFile(temp, data).catch(named(final))));
+    for (const { temp, final } of staged) await rename(temp, final).catch(named(final));
   } catch (error) {
     await Promise.all(staged.map(({ temp }) => rm(temp, { force: true })));
     throw error;
