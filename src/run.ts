@@ -112,7 +112,12 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
   }
 
   // Close everything even after a failure, so files are flushed and sockets released.
-  const closed = await Promise.allSettled([sink?.close(), fetcher.close(), recorder?.close()]);
+  // The pipeline has settled by now (every stage waits for its work in flight), so no
+  // write reaches the sink after its close. A sink or report that cannot be closed means
+  // output was lost: that fails the run, and the state says so.
+  const [sinkClosed, , recorderClosed] = await Promise.allSettled([sink?.close(), fetcher.close(), recorder?.close()]);
+  if (sinkClosed.status === 'rejected') failure ??= { error: sinkClosed.reason };
+  if (recorderClosed.status === 'rejected') failure ??= { error: recorderClosed.reason };
   const summary = recorder?.summary();
   if (summary && hooks.stop?.aborted) summary.interrupted = true;
   if (store) {
@@ -127,7 +132,6 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
     }
   }
   if (failure) throw failure.error;
-  for (const result of closed) if (result.status === 'rejected') throw result.reason;
   if (!summary) throw new Error('internal error: no summary');
 
   if (options.report.summaryPath !== undefined) {
