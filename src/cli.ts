@@ -13,15 +13,16 @@ import {
   IMGIX_STYLE_HOSTS,
   PNG_FILTERS,
   VERSION,
+  resolveOptions,
   type ChromaSubsampling,
+  type Options,
   type PipelineOptions,
   type PngFilter,
 } from './options.js';
-import { formatSummary, runPipeline } from './run.js';
 import { LockedError } from './state/lock.js';
 import { RESIZE_MODES, type ResizeMode } from './image/size-rule.js';
-import { SampleIndex, type MetadataCoverage } from './sinks/sample-index.js';
-import { StateStore } from './state/store.js';
+import type { MetadataCoverage } from './sinks/sample-index.js';
+import type { StateStore } from './state/store.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FATAL = 1;
@@ -239,8 +240,10 @@ export function parseFlags(argv: readonly string[]): Flags {
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'status') return status(argv.slice(1));
   let flags: Flags;
+  let options: Options;
   try {
     flags = parseFlags(argv);
+    options = resolveOptions(toPipelineOptions(flags, process.stdin));
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE; // commander already printed it
@@ -248,6 +251,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`error: ${errorMessage(error)}\n`);
     return EXIT_USAGE;
   }
+  // Only a run loads the image, HTTP and Parquet libraries: --help, --version and status
+  // stay quick, and work where a native module (sharp's) cannot load.
+  const run = await import('./run.js').catch((error: unknown) => {
+    const reason = errorMessage(error).split('\n')[0];
+    process.stderr.write(`error: a run needs sharp, undici and parquet-wasm, and one of them could not be loaded: ${reason} (--help, --version and status work without them)\n`);
+    return undefined;
+  });
+  if (!run) return EXIT_FATAL;
 
   // First SIGINT or SIGTERM: stop gracefully. A second one: leave at once (files are
   // still whole: every file is renamed into place complete, temporary ones are swept
@@ -261,8 +272,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
-    const summary = await runPipeline(toPipelineOptions(flags, process.stdin), { stop: stop.signal });
-    process.stderr.write(`${formatSummary(summary, flags.output)}\n`);
+    const summary = await run.runPipeline(options, { stop: stop.signal });
+    process.stderr.write(`${run.formatSummary(summary, flags.output)}\n`);
     return signal ? EXIT_ON_SIGNAL[signal] : EXIT_OK;
   } catch (error) {
     process.stderr.write(`error: ${errorMessage(error)}\n`);
@@ -291,16 +302,17 @@ async function status(argv: readonly string[]): Promise<number> {
   } catch (error) {
     return error instanceof CommanderError && error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   }
+  const [state, index] = await Promise.all([import('./state/store.js'), import('./sinks/sample-index.js')]);
   let store: StateStore;
   try {
-    store = StateStore.open(flags.output, { readonly: true });
+    store = state.StateStore.open(flags.output, { readonly: true });
   } catch (error) {
     process.stderr.write(`error: no state in ${flags.output} (${errorMessage(error)}): has a run written there?\n`);
     return EXIT_USAGE;
   }
   try {
     const summary = store.summary(flags.maxAttempts ?? 5);
-    const metadata = SampleIndex.coverage(flags.output, 'dir');
+    const metadata = index.SampleIndex.coverage(flags.output, 'dir');
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(metadata ? { ...summary, metadata } : summary, null, 2)}\n`);
       return EXIT_OK;

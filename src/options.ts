@@ -134,8 +134,12 @@ type DeepPartial<T> = {
 export type PipelineOptions = DeepPartial<Options> & { readonly output: string };
 
 export const VERSION = '0.1.0';
-export const REPOSITORY = 'https://github.com/photo-concept-pipeline/photo-concept-pipeline';
-export const DEFAULT_USER_AGENT = `photo-concept-pipeline/${VERSION} (+${REPOSITORY})`;
+/**
+ * The tool and its version, nothing more: there is no project web page to point at. Polite
+ * crawlers add a way to reach the operator, which only the user has: the README asks for
+ * `--user-agent "photo-concept-pipeline/0.1.0 (+mailto:you@example.org)"`.
+ */
+export const DEFAULT_USER_AGENT = `photo-concept-pipeline/${VERSION}`;
 
 /** Hosts `--cdn-resize` applies to: imgix-style CDNs that scale on request. */
 export const IMGIX_STYLE_HOSTS: readonly string[] = ['images.pexels.com'];
@@ -213,7 +217,7 @@ export function resolveOptions(given: PipelineOptions): Options {
     image: {
       resize,
       resolution: integer('--resolution', given.image?.resolution ?? 1024, 8, 65_536),
-      megapixels: positive('--megapixels', given.image?.megapixels ?? 1),
+      megapixels: aboveZero('--megapixels', given.image?.megapixels ?? 1),
       round: integer('--round', given.image?.round ?? 64, 1, 4096),
       upscale: given.image?.upscale ?? true,
       skipSmall: given.image?.skipSmall ?? false,
@@ -264,6 +268,11 @@ function integer(flag: string, value: number, min: number, max: number): number 
 function absolutePath(flag: string, value: string): string {
   if (!isAbsolute(value)) throw new UsageError(`${flag} must be an absolute path (where the output folder will be), got ${JSON.stringify(value)}`);
   return normalize(value).replace(/(.)\/+$/, '$1');
+}
+
+function aboveZero(flag: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a number above 0, got ${String(value)}`);
+  return value;
 }
 
 function positive(flag: string, value: number): number {

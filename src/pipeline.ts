@@ -33,8 +33,13 @@ function isMainModule(): boolean {
   }
 }
 
+/** Commands that run no pipeline need none of its process settings, nor a second process. */
+function isLightCommand(argv: readonly string[]): boolean {
+  return argv[0] === 'status' || argv.some((arg) => ['--help', '-h', '--version', '-V'].includes(arg));
+}
+
 if (isMainModule()) {
-  const missing = missingSettings();
+  const missing = isLightCommand(process.argv.slice(2)) ? undefined : missingSettings();
   if (missing) {
     restartWith(missing);
   } else {

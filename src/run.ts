@@ -31,6 +31,7 @@ import { sinkStage } from './stages/sink.js';
 import { openRowSource } from './stages/source.js';
 import type { Item } from './types.js';
 import { writeFilesAtomically } from './util/atomic-file.js';
+import { assertWritableFile } from './util/writable-path.js';
 
 export interface RunHooks {
   /** Where progress and failure lines go; defaults to stderr (nothing with `quiet`). */
@@ -41,6 +42,10 @@ export interface RunHooks {
 
 export async function runPipeline(given: PipelineOptions | Options, hooks: RunHooks = {}): Promise<Summary> {
   const options = resolveOptions(given);
+  const { resultsPath, summaryPath, metricsPath } = options.report;
+  if (resultsPath !== undefined) await assertWritableFile('--results', resultsPath);
+  if (summaryPath !== undefined) await assertWritableFile('--summary', summaryPath);
+  if (metricsPath !== undefined) await assertWritableFile('--metrics-file', metricsPath);
   const source = await openRowSource(options.input);
   const stateDir = join(options.output, STATE_DIR);
   try {
@@ -48,11 +53,12 @@ export async function runPipeline(given: PipelineOptions | Options, hooks: RunHo
   } catch (error) {
     throw new SinkError(`cannot create output folder ${options.output}: ${errorMessage(error)}`);
   }
-  const lock = options.resume.enabled ? await acquireLock(stateDir) : undefined;
+  // Taken with --no-resume too: two runs writing one output would pick the same shard names.
+  const lock = await acquireLock(stateDir);
   try {
     return await runLocked(options, source, hooks);
   } finally {
-    await lock?.release();
+    await lock.release();
   }
 }
 

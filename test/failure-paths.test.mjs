@@ -205,3 +205,110 @@ export default () => {
     assert.match(status.stdout, /\(error: .*the manifest could not be flushed\)/);
   });
 });
+
+describe('found at start', () => {
+  test('bad values are usage errors: exit 2 with a message naming the flag, before any request', async () => {
+    const { input } = await photoRows('usage-', 2);
+    const requestsBefore = server.totalRequests();
+    const folder = join(work.path, 'usage-folder');
+    await mkdir(folder, { recursive: true });
+    const cases = [
+      [['--megapixels', '0'], /--megapixels must be a number above 0/],
+      [['--resolution', '0'], /--resolution must be a whole number from 8/],
+      [['--round', '0'], /--round must be a whole number from 1/],
+      [['--concurrency', '-1'], /--concurrency must be a whole number from 1/],
+      [['--concurrency', '1.5'], /--concurrency.*expected a whole number/],
+      [['--samples-per-shard', '0'], /--samples-per-shard must be a whole number from 1/],
+      [['--sink', 'toString'], /cannot load sink module toString/],
+      [['--results', join(work.path, 'no-such-folder', 'results.ndjson')], /--results .*results\.ndjson cannot be written: ENOENT/],
+      [['--summary', folder], /--summary .*usage-folder cannot be written: it is a folder/],
+      [['--metrics-file', join(work.path, 'no-such-folder', 'metrics.prom')], /--metrics-file .*metrics\.prom cannot be written: ENOENT/],
+      [['--dataloader-root', 'relative/path'], /--dataloader-root must be an absolute path/],
+    ];
+    for (const [flags, message] of /** @type {Array<[string[], RegExp]>} */ (cases)) {
+      const run = await runCli(['--input', input, '--output', join(work.path, 'usage'), ...flags]);
+      assert.equal(run.code, 2, `${flags.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message, flags.join(' '));
+      assertOneLineError(run.stderr.replace(/^.*\(use --help.*$/m, ''));
+    }
+    assert.equal(server.totalRequests(), requestsBefore, 'no request was made');
+  });
+
+  test('a metrics file that stops being writable mid-run is a warning; the run finishes and says so', async () => {
+    const { input } = await photoRows('metrics-', 4, 300);
+    const folder = join(work.path, 'metrics-folder');
+    await mkdir(folder);
+    const output = join(work.path, 'metrics-output');
+    const { rm } = await import('node:fs/promises');
+    const { startCli, waitFor } = await import('./support/child.mjs');
+    const run = startCli(['--input', input, '--output', output, '--metrics-file', join(folder, 'run.prom'), '--concurrency', '1', '--resolution', '64']);
+    await waitFor(() => run.stderr().length > 0 || server.requestsFor(`/photo/300/${PHOTO_FILES[0]}/metrics-0`) > 0);
+    await rm(folder, { recursive: true });
+    const { code, stderr } = await run.exited;
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /^warning: cannot write the metrics file .*run\.prom: /m);
+    assert.match(stderr, /4 saved/);
+    const status = await runCli(['status', '--output', output]);
+    assert.match(status.stdout, /\(finished\)/);
+  });
+});
+
+describe('one run per output', () => {
+  test('with --no-resume too: a second run exits 75 instead of writing the same shards', async () => {
+    const { input } = await photoRows('lock-', 6, 300);
+    const output = join(work.path, 'lock-no-resume');
+    const { startCli, waitFor, killRun } = await import('./support/child.mjs');
+    const { existsSync } = await import('node:fs');
+    const first = startCli(['--input', input, '--output', output, '--no-resume', '--sink', 'webdataset', '--concurrency', '1']);
+    try {
+      await waitFor(() => existsSync(join(output, '.pipeline', 'lock')));
+      const second = await runCli(['--input', input, '--output', output, '--no-resume', '--sink', 'webdataset']);
+      assert.equal(second.code, 75, second.stderr);
+      assert.match(second.stderr, /another run \(pid \d+ .*\) is writing to this output/);
+    } finally {
+      await killRun(first, output);
+    }
+  });
+});
+
+describe('light commands', () => {
+  const denyHeavy = new URL('./support/deny-heavy.mjs', import.meta.url).pathname;
+  test('--help, --version and status load none of sharp, undici and parquet-wasm; a run says it needs them', async () => {
+    const { input } = await photoRows('light-', 1);
+    const output = join(work.path, 'light');
+    assert.equal((await runCli(['--input', input, '--output', output, '--quiet', '--resolution', '64'])).code, 0);
+    const { spawnSync } = await import('node:child_process');
+    const { CLI } = await import('./support/run.mjs');
+    const cli = (/** @type {string[]} */ ...args) => spawnSync(process.execPath, ['--import', denyHeavy, CLI, ...args], { encoding: 'utf8' });
+    assert.match(cli('--help').stdout, /Usage: photo-concept-pipeline/);
+    assert.equal(cli('--version').stdout.trim(), '0.1.0');
+    const status = cli('status', '--output', output);
+    assert.equal(status.status, 0, status.stderr);
+    assert.match(status.stdout, /saved: 1/);
+    const run = cli('--input', input, '--output', join(work.path, 'light-run'));
+    assert.equal(run.status, 1);
+    assert.match(assertOneLineError(run.stderr), /^error: a run needs sharp, undici and parquet-wasm, and one of them could not be loaded: .*denied by the test/);
+  });
+
+  test('the default User-Agent names the tool and its version, and nothing else', async () => {
+    const { createServer } = await import('node:http');
+    /** @type {string[]} */
+    const agents = [];
+    const image = await readFile(new URL('../examples/photos/storm.jpg', import.meta.url));
+    const agentServer = createServer((request, response) => {
+      agents.push(request.headers['user-agent'] ?? '');
+      response.writeHead(200, { 'content-type': 'image/jpeg' }).end(image);
+    });
+    await new Promise((resolve) => agentServer.listen(0, '127.0.0.1', () => resolve(undefined)));
+    try {
+      const address = /** @type {import('node:net').AddressInfo} */ (agentServer.address());
+      const input = join(work.path, 'agent.ndjson');
+      await writeFile(input, `${JSON.stringify({ id: 'ua', url: `http://127.0.0.1:${address.port}/ua.jpg`, cogvlm_caption: 'ua' })}\n`);
+      const run = await runCli(['--input', input, '--output', join(work.path, 'agent'), '--quiet', '--resolution', '64']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(agents, ['photo-concept-pipeline/0.1.0']);
+    } finally {
+      agentServer.close();
+    }
+  });
+});

@@ -20,7 +20,8 @@ export const BUILT_IN_SINKS: Readonly<Record<string, SinkFactory>> = {
 };
 
 export async function openSink(spec: string | SinkFactory, context: SinkContext): Promise<Sink> {
-  const factory = typeof spec === 'function' ? spec : (BUILT_IN_SINKS[spec] ?? (await loadSinkModule(spec)));
+  // hasOwn: `--sink toString` must not find Object.prototype.toString.
+  const factory = typeof spec === 'function' ? spec : Object.hasOwn(BUILT_IN_SINKS, spec) ? BUILT_IN_SINKS[spec]! : await loadSinkModule(spec);
   const name = typeof spec === 'function' ? spec.name || 'sink factory' : spec;
   let sink: Sink;
   try {

@@ -5,6 +5,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
+import { errorMessage, writeError } from '../errors.js';
 import type { ReportOptions } from '../options.js';
 import { emptyCounters, type Counters, type Snapshot } from '../report/counters.js';
 import { formatMetrics, writeMetrics } from '../report/metrics.js';
@@ -61,21 +62,28 @@ export class Recorder {
   readonly #results: WriteStream | undefined;
   readonly #counts: Counters = emptyCounters();
   readonly #metricsTimer: NodeJS.Timeout | undefined;
+  /** The first error of the --results stream (a full disk): the run cannot keep its record. */
+  #resultsFailure: Error | undefined;
+  /** Whether the last metrics write failed, so a failing one warns once, not every 5 s. */
+  #metricsFailing = false;
 
   private constructor(setup: RecorderSetup, results: WriteStream | undefined) {
     this.#setup = setup;
     this.#results = results;
+    const resultsPath = setup.report.resultsPath;
+    if (results && resultsPath !== undefined) results.on('error', (error) => (this.#resultsFailure ??= writeError(resultsPath, error)));
     const metricsPath = setup.report.metricsPath;
     if (metricsPath !== undefined) {
-      this.#metricsTimer = setInterval(() => void this.#writeMetrics(metricsPath).catch(() => {}), METRICS_EVERY_MS).unref();
+      this.#metricsTimer = setInterval(() => void this.#writeMetrics(metricsPath), METRICS_EVERY_MS).unref();
     }
   }
 
   static async open(setup: RecorderSetup): Promise<Recorder> {
     let results: WriteStream | undefined;
-    if (setup.report.resultsPath !== undefined) {
-      results = createWriteStream(setup.report.resultsPath);
-      await once(results, 'open');
+    const path = setup.report.resultsPath;
+    if (path !== undefined) {
+      results = createWriteStream(path);
+      await once(results, 'open').catch((error: unknown) => Promise.reject(writeError(path, error)));
     }
     return new Recorder(setup, results);
   }
@@ -92,8 +100,10 @@ export class Recorder {
         throw new Error(`internal error: a ${item.kind} item reached the end of the pipeline`);
       }
       this.#record(item);
+      if (this.#resultsFailure) throw this.#resultsFailure;
       if (this.#results && !this.#results.write(`${JSON.stringify(toResultLine(item))}\n`)) {
-        await once(this.#results, 'drain');
+        await once(this.#results, 'drain').catch(() => {}); // an 'error' ends the wait
+        if (this.#resultsFailure) throw this.#resultsFailure;
       }
     }
   };
@@ -153,8 +163,18 @@ export class Recorder {
     };
   }
 
+  /**
+   * Metrics are for watching the run, not part of its output: a write that fails is a
+   * warning (once until one succeeds again), never a reason to stop or fail the run.
+   */
   async #writeMetrics(path: string): Promise<void> {
-    await writeMetrics(path, formatMetrics(this.snapshot(), this.#startedAt));
+    try {
+      await writeMetrics(path, formatMetrics(this.snapshot(), this.#startedAt));
+      this.#metricsFailing = false;
+    } catch (error) {
+      if (!this.#metricsFailing) this.#setup.progress.log(`warning: cannot write the metrics file ${path}: ${errorMessage(error)}`);
+      this.#metricsFailing = true;
+    }
   }
 
   async close(): Promise<void> {
@@ -163,7 +183,8 @@ export class Recorder {
     if (this.#setup.report.metricsPath !== undefined) await this.#writeMetrics(this.#setup.report.metricsPath);
     if (this.#results) {
       this.#results.end();
-      await finished(this.#results);
+      await finished(this.#results).catch(() => {});
+      if (this.#resultsFailure) throw this.#resultsFailure;
     }
   }
 }
