@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { UsageError, errorMessage } from '../errors.js';
+import { SinkError, UsageError, errorMessage, isUnusableOutput } from '../errors.js';
 import type { Sink, SinkContext, SinkFactory } from './contract.js';
 import { createDirSink } from './dir.js';
 import { createNullSink } from './null.js';
@@ -27,6 +27,8 @@ export async function openSink(spec: string | SinkFactory, context: SinkContext)
   try {
     sink = await factory(context);
   } catch (error) {
+    // A full or read-only disk is the output's state, not a usage mistake.
+    if (isUnusableOutput(error)) throw new SinkError(errorMessage(error), { cause: error });
     throw new UsageError(`sink ${name} failed to open: ${errorMessage(error)}`);
   }
   if (typeof sink?.write !== 'function' || typeof sink.close !== 'function') {
