@@ -53,6 +53,7 @@ export interface Flags {
   cdnResizeHosts?: string[];
   maxBytes?: number;
   retries?: number;
+  patience?: number;
   retryDelay?: number;
   userAgent?: string;
   resize?: ResizeMode;
@@ -109,13 +110,14 @@ export function buildCommand(): Command {
     .option('--height-column <name>', 'column holding the original height (optional)', DEFAULT_COLUMNS.height)
     .option('-c, --concurrency <n>', 'requests in flight at once, all hosts together (default: 16)', integer)
     .option('--per-host-concurrency <n>', 'most requests in flight to one host; halved on 429 or 503, recovers slowly (default: 16)', integer)
-    .option('--rate <n>', 'most requests started per second per host (default: no limit)', rate)
+    .option('--rate <n>', 'most requests started per second per host, a hard ceiling over the pace that adapts to 429 and 503 (default: no ceiling)', rate)
     .option('--timeout <seconds>', 'total deadline for one attempt, queueing for a connection included (default: 60)', seconds)
     .option('--connect-timeout <seconds>', 'deadline for opening a connection (default: 10)', seconds)
     .option('--headers-timeout <seconds>', 'deadline for the response headers (default: 30)', seconds)
     .option('--idle-timeout <seconds>', 'longest pause allowed inside a response body (default: 30)', seconds)
     .option('--max-bytes <size>', 'largest body accepted, e.g. 64MiB; enforced while it streams (default: 64MiB)', byteSize)
-    .option('--retries <n>', 'extra attempts after a transient failure (default: 3)', integer)
+    .option('--retries <n>', 'extra attempts after a timeout, reset, 5xx or short body (default: 3)', integer)
+    .option('--patience <seconds>', 'how long a sample may keep being told to wait (429, 503) before it fails; waiting spends no --retries (default: 600)', seconds)
     .option('--retry-delay <seconds>', 'first backoff before a retry, doubled each time (default: 1)', seconds)
     .option('--user-agent <text>', `User-Agent header (default: "${DEFAULT_USER_AGENT}")`)
     .option('--ignore-robots-tag', 'fetch images whose X-Robots-Tag says noai or noimageai (default: honour it)')
@@ -189,6 +191,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       cdnResizeHosts: flags.cdnResizeHosts ?? (flags.cdnResize ? IMGIX_STYLE_HOSTS : undefined),
       maxBytes: flags.maxBytes,
       retries: flags.retries,
+      patienceMs: flags.patience,
       retryDelayMs: flags.retryDelay,
       userAgent: flags.userAgent,
     }),

@@ -46,8 +46,10 @@ export interface FetchOptions {
   readonly idleTimeoutMs: number;
   /** A body larger than this is abandoned while it streams. */
   readonly maxBytes: number;
-  /** Extra attempts after a transient failure (timeouts, resets, 5xx, 429, truncated bodies). */
+  /** Extra attempts after a transient failure (timeouts, resets, 5xx, truncated bodies). */
   readonly retries: number;
+  /** How long one sample may keep being told to wait (429, 503) before it fails, in milliseconds. */
+  readonly patienceMs: number;
   /** The first backoff before a retry; each further retry doubles it (with jitter). */
   readonly retryDelayMs: number;
   readonly userAgent: string;
@@ -209,6 +211,7 @@ export function resolveOptions(given: PipelineOptions): Options {
       idleTimeoutMs: integer('--idle-timeout', given.fetch?.idleTimeoutMs ?? 30_000, 1, 24 * 3600_000),
       maxBytes: integer('--max-bytes', given.fetch?.maxBytes ?? 64 * 1024 * 1024, 1, 2 ** 31 - 1),
       retries: integer('--retries', given.fetch?.retries ?? 3, 0, 100),
+      patienceMs: integer('--patience', given.fetch?.patienceMs ?? 600_000, 0, 7 * 24 * 3600_000),
       retryDelayMs: integer('--retry-delay', given.fetch?.retryDelayMs ?? 1000, 0, 3600_000),
       userAgent: given.fetch?.userAgent ?? DEFAULT_USER_AGENT,
       respectRobotsTag: given.fetch?.respectRobotsTag ?? true,

@@ -97,6 +97,7 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
     recorder = await Recorder.open({
       report: options.report,
       progress,
+      hosts: fetcher.hosts,
       ...(store ? { state: { store, run } } : {}),
       ...(source.totalRows === undefined ? {} : { totalRows: source.totalRows }),
     });

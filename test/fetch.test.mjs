@@ -208,7 +208,7 @@ describe('the process', () => {
     const started = Date.now();
     const child = await runCli([
       '--input', input, '--output', join(work.path, 'exit'), '--sink', 'null', '--retries', '1', '--retry-delay', '0.05',
-      '--timeout', '2', '--headers-timeout', '0.5', '--idle-timeout', '0.5',
+      '--timeout', '2', '--headers-timeout', '0.5', '--idle-timeout', '0.5', '--patience', '1',
     ]);
     assert.equal(child.code, 0, child.stderr);
     assert.match(child.stderr, /6 rows, 1 saved, 5 failed/);

@@ -270,7 +270,7 @@ describe('a full disk', () => {
 describe('reruns', () => {
   test('retry only transient failures, up to --max-attempts runs; --retry-failed retries the rest once', async () => {
     const input = join(work.path, 'rerun.ndjson');
-    const paths = { ok: '/ok/rr-ok', gone: '/status/404/rr-gone', heals: '/flaky/503/1/rr-heals', broken: '/status/500/rr-broken', html: '/html/rr-html' };
+    const paths = { ok: '/ok/rr-ok', gone: '/status/404/rr-gone', heals: '/flaky/502/1/rr-heals', broken: '/status/500/rr-broken', html: '/html/rr-html' };
     await writeFile(input, Object.entries(paths).map(([id, path]) => `${JSON.stringify({ id, url: server.origin + path, cogvlm_caption: id })}\n`).join(''));
     const output = join(work.path, 'rerun');
     const results = join(work.path, 'rerun-results.ndjson');
@@ -282,7 +282,7 @@ describe('reruns', () => {
     const requests = () => Object.fromEntries(Object.entries(paths).map(([id, path]) => [id, server.requestsFor(path)]));
 
     assert.deepEqual(Object.fromEntries(await runOnce('--max-attempts', '2')), {
-      ok: 'saved', gone: 'failed:http_404', heals: 'failed:http_503', broken: 'failed:http_500', html: 'failed:not_image',
+      ok: 'saved', gone: 'failed:http_404', heals: 'failed:http_502', broken: 'failed:http_500', html: 'failed:not_image',
     });
     assert.deepEqual(Object.fromEntries(await runOnce('--max-attempts', '2')), {
       ok: 'skipped:already_saved', gone: 'skipped:failed_before', heals: 'saved', broken: 'failed:http_500', html: 'skipped:failed_before',

@@ -1,14 +1,16 @@
 /**
  * Fetches one URL politely and with retries. Transient failures (timeouts, resets, 5xx,
- * 429, short bodies) are tried again after an exponential backoff with jitter, never
- * sooner than the server's Retry-After; permanent ones (404, 410, 403, not an image, too
- * large, opted out) are not. Every attempt passes the host's gate (per-host limit, rate,
+ * short bodies) are tried again `retries` times after an exponential backoff with jitter,
+ * never sooner than the server's Retry-After; a 429 or 503 ("slow down") is not a failure
+ * of the sample: it waits at the host's gate and tries again until `patienceMs` have
+ * passed since its first attempt. Permanent failures (404, 410, 403, not an image, too
+ * large, opted out) are not tried again. Every attempt passes the host's gate (per-host limit, rate,
  * pause after 429). One keep-alive Agent serves every request of the run.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FetchOptions } from '../options.js';
 import type { FailureReason } from '../types.js';
-import { HostGate } from './host-gate.js';
+import { HostGate, type HostStatus } from './host-gate.js';
 import { createAgent, fetchOnce } from './http.js';
 
 export type FetchResult =
@@ -24,6 +26,7 @@ export type FetchResult =
 export interface Fetcher {
   /** Aborting `signal` ends the request or the wait for a retry at once, as `interrupted`. */
   fetch(url: string, signal?: AbortSignal): Promise<FetchResult>;
+  hosts(): HostStatus[];
   close(): Promise<void>;
 }
 
@@ -38,7 +41,9 @@ export function createFetcher(options: FetchOptions): Fetcher {
   return {
     async fetch(url, abandon) {
       const host = new URL(url).host;
+      const startedAt = Date.now();
       let bytesFetched = 0;
+      let retries = 0;
       const interrupted = (attempts: number): FetchResult => ({
         ok: false, reason: 'interrupted', detail: 'abandoned at shutdown', attempts, bytesFetched,
       });
@@ -58,20 +63,28 @@ export function createFetcher(options: FetchOptions): Fetcher {
           permit.release('ok');
           return { ok: true, body: result.body, attempts: attempt, bytesFetched: bytesFetched + result.body.length };
         }
-        const slowDown = result.status !== undefined && SLOW_DOWN_STATUSES.has(result.status);
-        permit.release(slowDown ? 'slow_down' : 'other', result.retryAfterMs);
+        const toldToWait = result.status !== undefined && SLOW_DOWN_STATUSES.has(result.status);
+        permit.release(toldToWait ? 'slow_down' : result.status === undefined ? 'other' : 'answered', result.retryAfterMs);
         bytesFetched += result.bytesReceived;
-        if (!result.transient || attempt > options.retries) {
-          const detail = attempt > 1 ? `${result.detail} (after ${attempt} attempts)` : result.detail;
-          return { ok: false, reason: result.reason, detail, attempts: attempt, bytesFetched };
+        const fail = (why: string): FetchResult => ({ ok: false, reason: result.reason, detail: `${result.detail}${why}`, attempts: attempt, bytesFetched });
+        if (!result.transient) return fail(attempt > 1 ? ` (after ${attempt} attempts)` : '');
+        if (toldToWait) {
+          // Being told to wait is no fault of the sample: it waits its turn at the host's
+          // gate (paused or paced), with no --retries spent, for as long as --patience.
+          const waited = Date.now() - startedAt;
+          if (waited >= options.patienceMs) return fail(` (still told to wait after ${Math.round(waited / 1000)} s, ${attempt} attempts; --patience)`);
+          continue;
         }
+        if (++retries > options.retries) return fail(` (after ${attempt} attempts)`);
         try {
-          await sleep(backoffMs(attempt, options.retryDelayMs, result.retryAfterMs), undefined, { signal: abandon });
+          await sleep(backoffMs(retries, options.retryDelayMs, result.retryAfterMs), undefined, { signal: abandon });
         } catch {
           return interrupted(attempt);
         }
       }
     },
+    /** The hosts asked so far: in flight, limits, pace, slow-downs (progress and metrics). */
+    hosts: () => gate.status(),
     async close() {
       await agent.close();
     },

@@ -1,3 +1,5 @@
+import type { HostStatus } from '../fetch/host-gate.js';
+
 /** The run's running totals: what the progress bar, log lines, metrics and summary show. */
 export interface Counters {
   /** Rows read from the input so far. */
@@ -22,4 +24,6 @@ export interface Snapshot extends Readonly<Counters> {
   readonly seconds: number;
   /** Rows in the input, when known up front (Parquet). */
   readonly total: number | undefined;
+  /** The hosts asked so far, busiest first; a function, so it is only worked out when shown. */
+  readonly hosts: () => readonly HostStatus[];
 }

@@ -3,6 +3,7 @@
  * every `--log-every` seconds otherwise (cron logs), nothing with `--quiet`.
  */
 import cliProgress from 'cli-progress';
+import type { HostStatus } from '../fetch/host-gate.js';
 import type { Snapshot } from './counters.js';
 
 export interface ProgressReporter {
@@ -29,8 +30,22 @@ export function progressLine(snapshot: Snapshot): string {
   const eta = etaSeconds === undefined ? '' : `, ETA ${formatDuration(etaSeconds)}`;
   return (
     `${snapshot.rows}${of} rows, ${snapshot.saved} saved, ${snapshot.failed} failed, ${snapshot.skipped} skipped, ` +
-    `${imagesPerSecond.toFixed(2)} images/s, ${megabytesPerSecond.toFixed(1)} MB/s in${eta}`
+    `${imagesPerSecond.toFixed(2)} images/s, ${megabytesPerSecond.toFixed(1)} MB/s in${eta}${hostsPart(snapshot.hosts())}`
   );
+}
+
+/** Hosts shown on a progress line: the busiest few, and any that said slow down. */
+const HOSTS_SHOWN = 3;
+
+/** ` | images.pexels.com: 4 of 8 in flight, 3.4 req/s, 17 told to slow down`, for the busiest hosts. */
+function hostsPart(hosts: readonly HostStatus[]): string {
+  const shown = hosts.filter((host) => host.inFlight > 0 || host.slowDowns > 0).slice(0, HOSTS_SHOWN);
+  return shown
+    .map(({ host, inFlight, limit, pace, slowDowns }) => {
+      const paced = pace === undefined ? 'unpaced' : `${pace.toFixed(pace < 10 ? 2 : 1)} req/s`;
+      return ` | ${host}: ${inFlight} of ${limit} in flight, ${paced}, ${slowDowns} told to slow down`;
+    })
+    .join('');
 }
 
 /** Plain lines on stderr every `everyMs` (cron, pipes), from the latest update. */

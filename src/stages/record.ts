@@ -6,6 +6,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { errorMessage, writeError } from '../errors.js';
+import type { HostStatus } from '../fetch/host-gate.js';
 import type { ReportOptions } from '../options.js';
 import { emptyCounters, type Counters, type Snapshot } from '../report/counters.js';
 import { formatMetrics, writeMetrics } from '../report/metrics.js';
@@ -53,7 +54,11 @@ export interface RecorderSetup {
   readonly progress: ProgressReporter;
   readonly state?: { readonly store: StateStore; readonly run: number };
   readonly totalRows?: number;
+  /** The fetcher's view of each host (in flight, limits, pace, slow-downs). */
+  readonly hosts?: () => readonly HostStatus[];
 }
+
+const noHosts = (): readonly HostStatus[] => [];
 
 export class Recorder {
   readonly #startedAt = Date.now();
@@ -143,11 +148,11 @@ export class Recorder {
   }
 
   snapshot(): Snapshot {
-    return { ...this.#counts, seconds: (performance.now() - this.#clock) / 1000, total: this.#setup.totalRows };
+    return { ...this.#counts, seconds: (performance.now() - this.#clock) / 1000, total: this.#setup.totalRows, hosts: this.#setup.hosts ?? noHosts };
   }
 
   summary(): Summary {
-    const { read: _read, ...counts } = this.snapshot();
+    const { read: _read, hosts: _hosts, ...counts } = this.snapshot();
     const seconds = Math.max(counts.seconds, 1e-9);
     return {
       rows: counts.rows,

@@ -14,6 +14,8 @@
  * After an early stop the operator pulls nothing more and waits for the tasks in flight
  * to settle before it ends, so work handed to a sink is over before anyone closes it.
  */
+import { setMaxListeners } from 'node:events';
+
 export type AsyncTransform<In, Out> = (source: AsyncIterable<In>) => AsyncGenerator<Out>;
 
 export interface MapOptions {
@@ -32,6 +34,8 @@ export function mapConcurrent<In, Out>(fn: MapFunction<In, Out>, { concurrency, 
   return async function* mapped(source) {
     const iterator = source[Symbol.asyncIterator]();
     const controller = new AbortController();
+    // Every task in flight may listen to it: more than the default 10 is expected.
+    setMaxListeners(0, controller.signal);
     const abortTasks = () => controller.abort(outer?.reason);
     if (outer?.aborted) abortTasks();
     else outer?.addEventListener('abort', abortTasks, { once: true });
