@@ -14,16 +14,16 @@
  *   without objection over 2 s, in the last 10 s; not the pace we asked for or `--rate`):
  *   against a limiter of 4 requests/s, one cut lands just under 4 whatever the pace was
  *   before, and slow-downs that come whatever the rate (a flaky server) cannot drive it
- *   down cut after cut. 0.7 is CUBIC's decrease (RFC 9438), gentler
- *   than Reno's 0.5: a rate limiter answers at once, so the signal is exact and a smaller
- *   cut loses less throughput.
+ *   down cut after cut. 0.7 is CUBIC's decrease (RFC 9438), gentler than Reno's 0.5: a
+ *   rate limiter answers at once, so the signal is exact and a smaller cut loses less.
  *   After the first cut the pace grows as in TCP's slow start, by a fixed step per
  *   success (+2 requests/s, so it triples each second), because the first estimate is
- *   poor: an unpaced start sees a burst, not a rate. From the second cut on it grows by 10% of the rate the host accepted
- *   at the last cut per second of successes, so it returns to that rate in 3 s, probes
- *   past it until the host says slow down again, and is cut again: a sawtooth between 0.7
- *   and 1 of what the host allows, at any scale. The pace never grows past twice what the
- *   host accepts (growth that is not used tests nothing), nor past `--rate`.
+ *   poor: an unpaced start sees a burst, not a rate. From the second cut on it grows by
+ *   10% of the rate taken at the last cut per second of successes, so it returns to that
+ *   rate in 3 s, probes past it until the host says slow down again, and is cut again: a
+ *   sawtooth between 0.7 and 1 of what the host allows, at any scale. The pace never grows
+ *   past twice what the host accepts (growth that is not used tests nothing), nor past
+ *   `--rate`.
  *
  * Decreases happen once per round: requests that started before the last cut do not cut
  * again (they were sent at the old rate). A Retry-After pauses the whole host, not only
