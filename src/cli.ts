@@ -34,6 +34,7 @@ const EXIT_ON_SIGNAL: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGT
 export interface Flags {
   input?: string;
   inputFormat?: 'ndjson' | 'csv' | 'parquet';
+  rows?: { first: number; last: number };
   output: string;
   idColumn: string;
   urlColumn: string;
@@ -99,7 +100,8 @@ export function buildCommand(): Command {
     )
     .version(VERSION)
     .usage('--output DIR [--input FILE] [options]')
-    .addOption(new Option('-i, --input <file>', 'rows to read: .parquet, .csv or NDJSON (default: standard input)'))
+    .addOption(new Option('-i, --input <file|url>', 'rows to read: .parquet, .csv or NDJSON, a file or an http(s) URL (Parquet over range requests) (default: standard input)'))
+    .option('--rows <first-last>', 'read only these rows, 1-based and inclusive (NDJSON lines, CSV records, Parquet rows), e.g. 1001-2000 or 1001-', rowRange)
     .addOption(new Option('--input-format <format>', 'input format (default: from the file name, else ndjson)').choices(['ndjson', 'csv', 'parquet']))
     .requiredOption('-o, --output <dir>', 'folder to write the dataset into (created if missing)')
     .option('--id-column <name>', 'column holding the sample id', DEFAULT_COLUMNS.id)
@@ -169,6 +171,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
     input: defined({
       path: flags.input,
       format: flags.inputFormat,
+      rows: flags.rows,
       stream: flags.input === undefined ? (stdin as import('node:stream').Readable) : undefined,
       columns: {
         id: flags.idColumn,
@@ -372,6 +375,13 @@ function parseNumber(value: string, positive: boolean): number {
     throw new InvalidArgumentError(positive ? 'expected a number above 0, e.g. 10 or 0.5' : 'expected a number, e.g. 1.25');
   }
   return number;
+}
+
+/** `1001-2000`, `1001-` (to the end) or `-2000` (from the start). */
+function rowRange(value: string): { first: number; last: number } {
+  const match = /^\s*(\d*)\s*-\s*(\d*)\s*$/.exec(value);
+  if (!match || (match[1] === '' && match[2] === '')) throw new InvalidArgumentError('expected FIRST-LAST, e.g. 1001-2000, 1001- or -2000');
+  return { first: match[1] ? Number(match[1]) : 1, last: match[2] ? Number(match[2]) : Number.MAX_SAFE_INTEGER };
 }
 
 function list(value: string): string[] {

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { ImageFormat } from './types.js';
 import { RESIZE_MODES, type SizeFilters, type SizeRule } from './image/size-rule.js';
 import type { SinkFactory } from './sinks/contract.js';
+import type { RowRange } from './sources/parquet.js';
 import { UsageError } from './errors.js';
 
 export type InputFormat = 'ndjson' | 'csv' | 'parquet';
@@ -28,6 +29,8 @@ export interface InputOptions {
   readonly stream?: Readable;
   readonly format: InputFormat;
   readonly columns: ColumnNames;
+  /** Only rows `first` to `last` (1-based, inclusive: NDJSON lines, CSV records, Parquet rows). */
+  readonly rows?: RowRange;
 }
 
 export interface FetchOptions {
@@ -168,7 +171,8 @@ const INPUT_FORMATS: readonly InputFormat[] = ['ndjson', 'csv', 'parquet'];
 /** The input format a file name implies, or NDJSON. */
 export function inferInputFormat(path: string | undefined): InputFormat {
   if (path === undefined) return 'ndjson';
-  const lower = path.toLowerCase();
+  // A URL's query (a signed link, say) is not part of its name.
+  const lower = (/^https?:\/\//i.test(path) && URL.canParse(path) ? new URL(path).pathname : path).toLowerCase();
   if (lower.endsWith('.parquet')) return 'parquet';
   if (lower.endsWith('.csv')) return 'csv';
   return 'ndjson';
@@ -200,6 +204,7 @@ export function resolveOptions(given: PipelineOptions): Options {
       ...(given.input?.stream === undefined ? {} : { stream: given.input.stream }),
       format,
       columns: { ...DEFAULT_COLUMNS, ...stripUndefined(given.input?.columns ?? {}) },
+      ...(given.input?.rows === undefined ? {} : { rows: rowRange(given.input.rows) }),
     },
     fetch: {
       concurrency: integer('--concurrency', given.fetch?.concurrency ?? 16, 1, 1024),
@@ -258,6 +263,12 @@ export function resolveOptions(given: PipelineOptions): Options {
     },
   };
   return deepFreeze(options);
+}
+
+function rowRange(rows: RowRange): RowRange {
+  const first = integer('--rows (first)', rows.first, 1, Number.MAX_SAFE_INTEGER);
+  const last = integer('--rows (last)', rows.last, first, Number.MAX_SAFE_INTEGER);
+  return { first, last };
 }
 
 function integer(flag: string, value: number, min: number, max: number): number {

@@ -46,7 +46,7 @@ export async function runPipeline(given: PipelineOptions | Options, hooks: RunHo
   if (resultsPath !== undefined) await assertWritableFile('--results', resultsPath);
   if (summaryPath !== undefined) await assertWritableFile('--summary', summaryPath);
   if (metricsPath !== undefined) await assertWritableFile('--metrics-file', metricsPath);
-  const source = await openRowSource(options.input);
+  const source = await openRowSource(options.input, options.fetch);
   const stateDir = join(options.output, STATE_DIR);
   try {
     await mkdir(stateDir, { recursive: true });

@@ -1,6 +1,6 @@
 /**
- * Parquet rows, read through parquet-wasm from a file-backed Blob and converted with
- * apache-arrow.
+ * Parquet rows, read through parquet-wasm from a file-backed Blob (or HTTP ranges of a
+ * URL, see http-input.ts) and converted with apache-arrow.
  *
  * Only the needed columns are read, one window of rows at a time within each row group.
  * Reading a whole row group at once would not do: the dataset's file may be a single
@@ -8,10 +8,10 @@
  * A window (`offset`/`limit` inside one row group) lets the reader use the page index and
  * decode only the pages it needs, so wasm memory stays at tens of megabytes.
  */
-import { openAsBlob } from 'node:fs';
 import * as arrow from 'apache-arrow';
 import { ParquetFile } from 'parquet-wasm';
 import { UsageError, errorMessage } from '../errors.js';
+import { HttpInputError } from './http-input.js';
 import type { NumberedRecord } from './ndjson.js';
 
 /** Rows per read; each read decodes only the pages covering these rows. */
@@ -21,8 +21,23 @@ const BATCH_ROWS = 4_096;
 export interface ParquetRows {
   readonly columns: readonly string[];
   readonly totalRows: number;
-  /** The rows of the wanted columns, one batch (up to BATCH_ROWS) at a time. */
-  batches(wanted: readonly string[]): AsyncGenerator<NumberedRecord[]>;
+  /**
+   * The rows of the wanted columns, one batch (up to BATCH_ROWS) at a time; with `rows`,
+   * only those (1-based, inclusive), read from the row groups and pages that hold them.
+   */
+  batches(wanted: readonly string[], rows?: RowRange): AsyncGenerator<NumberedRecord[]>;
+}
+
+/** Rows `first` to `last` of an input, 1-based and inclusive. */
+export interface RowRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+/** What parquet-wasm reads a file through: a local file's Blob, or ranges of a URL (HttpRangeFile). */
+export interface ParquetBytes {
+  readonly size: number;
+  slice(start?: number, end?: number): { arrayBuffer(): Promise<ArrayBuffer> };
 }
 
 /**
@@ -62,12 +77,14 @@ function textValues(vector: arrow.Vector<arrow.Utf8>, length: number): Array<str
   return strings;
 }
 
-export async function openParquet(path: string): Promise<ParquetRows> {
+/** @param name the file or URL, for messages */
+export async function openParquet(bytes: ParquetBytes, name: string): Promise<ParquetRows> {
   let file: ParquetFile;
   try {
-    file = await ParquetFile.fromFile(await openAsBlob(path));
+    file = await ParquetFile.fromFile(bytes as Blob);
   } catch (error) {
-    throw new UsageError(`cannot read ${path} as Parquet: ${errorMessage(error)}`);
+    if (error instanceof HttpInputError) throw error;
+    throw new UsageError(`cannot read ${name} as Parquet: ${errorMessage(error)}`);
   }
   const metadata = file.metadata();
   const groupSizes = Array.from({ length: metadata.numRowGroups() }, (_, group) => Number(metadata.rowGroup(group).numRows()));
@@ -76,12 +93,19 @@ export async function openParquet(path: string): Promise<ParquetRows> {
   return {
     columns,
     totalRows: Number(metadata.fileMetadata().numRows()),
-    async *batches(wanted) {
-      let index = 0;
+    async *batches(wanted, rows) {
+      // Positions are 0-based here: the range's rows are [from, to).
+      const from = rows ? rows.first - 1 : 0;
+      const to = rows ? rows.last : Infinity;
+      let groupStart = 0;
       try {
         for (const [group, size] of groupSizes.entries()) {
-          for (let offset = 0; offset < size; offset += WINDOW_ROWS) {
-            const limit = Math.min(WINDOW_ROWS, size - offset);
+          const start = Math.max(from - groupStart, 0);
+          const end = Math.min(to - groupStart, size);
+          let index = groupStart + start;
+          groupStart += size;
+          for (let offset = start; offset < end; offset += WINDOW_ROWS) {
+            const limit = Math.min(WINDOW_ROWS, end - offset);
             const stream = await file.stream({ rowGroups: [group], columns: [...wanted], batchSize: BATCH_ROWS, offset, limit });
             for await (const batch of stream as AsyncIterable<{ intoIPCStream(): Uint8Array }>) {
               const table = arrow.tableFromIPC(batch.intoIPCStream());

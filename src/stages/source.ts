@@ -3,7 +3,7 @@
  * item for a broken row) out per input row. Problems with the input as a whole (no such
  * file, a missing column) are found here, before the pipeline starts, as `UsageError`s.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, openAsBlob } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { UsageError, errorMessage } from '../errors.js';
@@ -11,7 +11,9 @@ import type { ColumnNames, InputOptions } from '../options.js';
 import { readCsv } from '../sources/csv.js';
 import { readNdjson, type NumberedRecord } from '../sources/ndjson.js';
 import { normalizeRecord } from '../sources/normalize.js';
-import { openParquet } from '../sources/parquet.js';
+import { openParquet, type RowRange } from '../sources/parquet.js';
+import { HttpInputError, HttpRangeFile, createInputAgent, isUrl, openHttpText, type HttpInputOptions } from '../sources/http-input.js';
+import type { Agent } from 'undici';
 import type { Failed, Item } from '../types.js';
 
 export interface RowSource {
@@ -20,35 +22,66 @@ export interface RowSource {
   readonly totalRows?: number;
 }
 
-export async function openRowSource(input: InputOptions): Promise<RowSource> {
-  const { columns } = input;
-  if (input.path !== undefined) {
+/**
+ * @param http the deadlines, retries and User-Agent for an input given as a URL
+ */
+export async function openRowSource(input: InputOptions, http: HttpInputOptions): Promise<RowSource> {
+  const { columns, rows } = input;
+  const url = input.path !== undefined && isUrl(input.path) ? input.path : undefined;
+  if (input.path !== undefined && url === undefined) {
     try {
       await access(input.path);
     } catch (error) {
       throw new UsageError(`cannot read input ${input.path}: ${errorMessage(error)}`);
     }
   }
-
-  if (input.format === 'parquet') {
-    if (input.path === undefined) throw new UsageError('Parquet input must be a file: pass it with --input FILE');
-    const parquet = await openParquet(input.path);
-    checkColumns(parquet.columns, columns, input.path);
-    const wanted = Object.values(columns).filter((name, i, all) => parquet.columns.includes(name) && all.indexOf(name) === i);
-    return { items: toItems(parquet.batches(wanted), columns), totalRows: parquet.totalRows };
+  // One connection pool for the input, closed when its rows end.
+  const agent = url === undefined ? undefined : createInputAgent(http);
+  try {
+    if (input.format === 'parquet') {
+      if (input.path === undefined) throw new UsageError('Parquet input must be a file or URL: pass it with --input');
+      const bytes = agent && url ? await HttpRangeFile.open(url, agent, http) : await openAsBlob(input.path);
+      const parquet = await openParquet(bytes, input.path);
+      checkColumns(parquet.columns, columns, input.path);
+      const wanted = Object.values(columns).filter((name, i, all) => parquet.columns.includes(name) && all.indexOf(name) === i);
+      const totalRows = rows ? Math.max(0, Math.min(rows.last, parquet.totalRows) - rows.first + 1) : parquet.totalRows;
+      return { items: closing(toItems(parquet.batches(wanted, rows), columns), agent), totalRows };
+    }
+    const stream = agent && url ? await openHttpText(url, agent, http) : openText(input);
+    const name = input.path ?? 'standard input';
+    const records =
+      input.format === 'csv' ? readCsv(stream, (header) => checkColumns(header, columns, name)) : readNdjson(stream);
+    return { items: closing(toItems(withinRows(records, rows), columns), agent) };
+  } catch (error) {
+    await agent?.close();
+    if (error instanceof HttpInputError) throw new UsageError(error.message);
+    throw error;
   }
-
-  const stream = openText(input);
-  const name = input.path ?? 'standard input';
-  const records =
-    input.format === 'csv' ? readCsv(stream, (header) => checkColumns(header, columns, name)) : readNdjson(stream);
-  return { items: toItems(records, columns) };
 }
 
 function openText(input: InputOptions): Readable {
   if (input.path !== undefined) return createReadStream(input.path, { highWaterMark: 256 * 1024 });
   if (input.stream) return input.stream;
   throw new UsageError('no input: pass --input FILE or pipe rows on standard input');
+}
+
+/** Text records of `rows` only: earlier ones are skipped, and reading stops after the last. */
+async function* withinRows(records: AsyncIterable<Entry>, rows: RowRange | undefined): AsyncGenerator<Entry> {
+  if (!rows) return yield* records;
+  for await (const entry of records) {
+    const index = 'kind' in entry ? entry.row.index : entry.index;
+    if (index < rows.first) continue;
+    if (index > rows.last) return;
+    yield entry;
+  }
+}
+
+async function* closing<T>(items: AsyncIterable<T>, agent: Agent | undefined): AsyncGenerator<T> {
+  try {
+    yield* items;
+  } finally {
+    await agent?.close();
+  }
 }
 
 type Entry = NumberedRecord | Failed;
