@@ -300,7 +300,8 @@ async function memoryOverDataset(total, files) {
       await writeParquetRows(input, rows, 100_000);
     }
     // Parquet alone: the columns the pipeline reads (id, url, caption, fallback caption, width, height).
-    const source = await openRowSource(resolveOptions({ output: work, input: { path: input } }).input);
+    const { input: sourceOptions, fetch: fetchOptions } = resolveOptions({ output: work, input: { path: input } });
+    const source = await openRowSource(sourceOptions, fetchOptions);
     const readStarted = performance.now();
     let read = 0;
     for await (const _ of source.items) read++;
@@ -313,7 +314,7 @@ async function memoryOverDataset(total, files) {
     const smallFiles = (await readdir(small)).sort();
     await writeFile(rewrittenPath, '');
     const lines = [];
-    const again = await openRowSource(resolveOptions({ output: work, input: { path: input } }).input);
+    const again = await openRowSource(sourceOptions, fetchOptions);
     for await (const item of again.items) {
       if (item.kind !== 'row') continue;
       lines.push(`${JSON.stringify({ id: item.row.id, url: `${smallCdn.origin}/photos/${smallFiles[Number(item.row.id) % smallFiles.length]}`, cogvlm_caption: item.row.caption })}\n`);
