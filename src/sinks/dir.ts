@@ -27,7 +27,7 @@ import { SampleIndex, type IndexedSample } from './sample-index.js';
 import { DATALOADER_FILE, simpleTunerConfig } from './simpletuner.js';
 
 const ORIGINAL_EXTENSIONS = ['jpg', 'png', 'webp', 'gif', 'tif', 'avif', 'heif'];
-const METADATA_ROW_GROUP = 10_000;
+const METADATA_ROW_GROUP = 2_000;
 export const METADATA_FILE = 'metadata.parquet';
 
 /**

@@ -154,7 +154,7 @@ export class SampleIndex {
    * Every committed sample in id order, a page at a time. Each page is read whole, so no
    * statement stays open across the awaits of the consumer while stores go on.
    */
-  async *#committedPages(pageSize = 10_000): AsyncGenerator<IndexedSample> {
+  async *#committedPages(pageSize = 2_000): AsyncGenerator<IndexedSample> {
     let after = '';
     for (;;) {
       const page = this.#page.all(after, pageSize);
