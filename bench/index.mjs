@@ -22,7 +22,7 @@
 // is left out, as the ceiling leaves out loading sharp.
 //
 // Usage: npm run bench -- [--photos DIR] [--count N] [--repeat N] [--only png,png-fast,jpeg,jpeg-444,webp]
-//                         [--skip-throughput] [--skip-reference] [--png-sweep] [--skip-memory] [--rows N]
+//                         [--skip-throughput] [--skip-reference] [--png-sweep] [--skip-memory] [--rows N] [--memory-sink dir|null]
 // Photos: --photos DIR, else ../shared/tools/photos.sh into .bench-cache/photos when it
 // exists, else the bundled examples/photos.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -38,7 +38,7 @@ import { writeParquetRows } from '../dist/demo/dataset-files.js';
 import { resolveOptions } from '../dist/options.js';
 import { GLIBC_ENV, NODE_FLAGS } from '../dist/process-settings.js';
 import { openRowSource } from '../dist/stages/source.js';
-import { cpuByKind, cpuSeconds, threadTicks, treeRssKb } from './proc.mjs';
+import { cpuByKind, cpuSeconds, processRssKb, threadTicks, treeRssKb } from './proc.mjs';
 
 /** Output settings measured, by name: the pipeline's flags (the ceiling gets the same). */
 const SETTINGS = {
@@ -61,6 +61,7 @@ const { values: flags } = parseArgs({
     'skip-throughput': { type: 'boolean', default: false },
     'skip-reference': { type: 'boolean', default: false },
     'skip-memory': { type: 'boolean', default: false },
+    'memory-sink': { type: 'string', default: 'null' },
   },
 });
 const settings = (flags['skip-throughput'] ? [] : flags.only.split(',')).map((name) => {
@@ -181,20 +182,24 @@ function median(runs, by) {
  * Runs the real command line as a child, sampling its process tree's RSS and its threads'
  * CPU every 100 ms. `onLine` sees each stderr line (with a sampler, for progress lines).
  */
-async function runPipeline(input, extra, onLine = noLines) {
+async function runPipeline(input, extra, onLine = noLines, { resume = false } = {}) {
   const output = join(work, 'out');
   await rm(output, { recursive: true, force: true });
   const summaryPath = join(work, 'summary.json');
   const started = performance.now();
   // Progress lines only when someone reads them.
   const quiet = onLine === noLines ? ['--quiet'] : [];
-  const args = [join(ROOT, 'dist/pipeline.js'), '--input', input, '--output', output, '--no-resume', ...quiet, '--summary', summaryPath, ...extra];
+  const args = [join(ROOT, 'dist/pipeline.js'), '--input', input, '--output', output, ...(resume ? [] : ['--no-resume']), ...quiet, '--summary', summaryPath, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let peakRssKb = 0;
+  // The command restarts itself with its process settings (src/process-settings.ts): the
+  // parent supervises, the worker runs. Their peaks are kept apart too.
+  let peakParentKb = 0;
   let threads = new Map();
   const sample = () => {
     const rssKb = treeRssKb(child.pid);
     peakRssKb = Math.max(peakRssKb, rssKb);
+    peakParentKb = Math.max(peakParentKb, processRssKb(child.pid));
     // Threads that have exited keep the ticks last seen.
     for (const [key, thread] of threadTicks(child.pid)) threads.set(key, thread);
     return { rssKb };
@@ -222,6 +227,7 @@ async function runPipeline(input, extra, onLine = noLines) {
     cpu,
     cpuPercent: ((cpu.libvips + cpu.main + cpu.other) / wallSeconds) * 100,
     peakRssMb: peakRssKb / 1024,
+    peakParentMb: peakParentKb / 1024,
   };
 }
 
@@ -324,17 +330,27 @@ async function memoryOverDataset(total, files) {
       }
     }
     await writeFile(rewrittenPath, lines.join(''), { flag: 'a' });
-    let at50k;
-    let peakSoFar = 0;
-    const result = await runPipeline(rewrittenPath, ['--format', 'jpeg', '--sink', 'null', '--resolution', '64', '--round', '8', '--log-every', '2', '--concurrency', '32'], (line, sample) => {
-      const done = Number(/^progress: (\d+) rows/.exec(line)?.[1] ?? NaN);
-      if (Number.isNaN(done)) return;
-      peakSoFar = Math.max(peakSoFar, sample().rssKb);
-      if (at50k === undefined && done >= 50_000) at50k = peakSoFar / 1024;
-    });
+    // Started the default way (resume state on), the whole process tree sampled every
+    // 100 ms; RSS when 10%, 50% and 100% of the rows are done (the latest sample then).
+    const marks = [0.1, 0.5, 1];
+    const rssAt = new Map();
+    const result = await runPipeline(
+      rewrittenPath,
+      ['--format', 'jpeg', '--sink', flags['memory-sink'], '--resolution', '64', '--round', '8', '--log-every', '2', '--concurrency', '32'],
+      (line, sample) => {
+        // Progress lines every 2 s, and the summary line at the very end.
+        const done = Number(/^(?:progress: |done in \S+ s: )(\d+) rows/.exec(line)?.[1] ?? NaN);
+        if (Number.isNaN(done)) return;
+        const { rssKb } = sample();
+        for (const mark of marks) if (!rssAt.has(mark) && done >= mark * total) rssAt.set(mark, rssKb / 1024);
+      },
+      { resume: true },
+    );
+    const at = (mark) => (rssAt.has(mark) ? `${rssAt.get(mark).toFixed(0)} MiB` : 'n/a');
     console.log(
-      `whole dataset: ${total} rows in ${result.wallSeconds.toFixed(0)} s (${(total / result.seconds).toFixed(0)} rows/s), ` +
-        `peak RSS at 50k rows ${at50k === undefined ? 'n/a' : `${at50k.toFixed(0)} MiB`}, at the end ${result.peakRssMb.toFixed(0)} MiB`,
+      `whole dataset (--sink ${flags['memory-sink']}): ${total} rows in ${result.wallSeconds.toFixed(0)} s (${(total / result.seconds).toFixed(0)} rows/s); ` +
+        `process tree RSS at 10% ${at(0.1)}, 50% ${at(0.5)}, 100% ${at(1)}; peak ${result.peakRssMb.toFixed(0)} MiB ` +
+        `(parent ${result.peakParentMb.toFixed(0)} MiB, worker about ${(result.peakRssMb - result.peakParentMb).toFixed(0)} MiB)`,
     );
   } finally {
     await smallCdn.close();

@@ -7,14 +7,17 @@ export const TICKS_PER_SECOND = 100;
 /** RSS (kB) summed over a process and its descendants. */
 export function treeRssKb(pid) {
   let rssKb = 0;
-  for (const id of treePids(pid)) {
-    try {
-      rssKb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${id}/status`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      // it just exited
-    }
-  }
+  for (const id of treePids(pid)) rssKb += processRssKb(id);
   return rssKb;
+}
+
+/** RSS (kB) of one process; 0 once it has exited. */
+export function processRssKb(pid) {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0; // it just exited
+  }
 }
 
 /**
