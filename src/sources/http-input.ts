@@ -62,6 +62,7 @@ export class HttpRangeFile {
       request(url, { dispatcher: agent, signal, headers: { 'user-agent': options.userAgent, range: 'bytes=0-0' } }),
     );
     await body.dump();
+    if (status >= 400) throw new HttpInputError(`cannot read input ${url}: HTTP ${status}`);
     const total = /\/(\d+)$/.exec(String(headers['content-range'] ?? ''))?.[1];
     if (status !== 206 || total === undefined) {
       throw new HttpInputError(`${url} does not answer range requests (HTTP ${status}), which reading Parquet over HTTP needs: download it and pass the file`);
