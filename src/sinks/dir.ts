@@ -14,12 +14,12 @@
  * every `metadataEveryMs` during a run (a folder copied mid-run trains on what it holds),
  * and at close. Each is replaced by a rename, never seen half-written.
  */
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { extensionOf } from '../image/encode.js';
 import type { StoredFormat } from '../types.js';
 import { removeStaleTemporaryFiles, writeFilesAtomically } from '../util/atomic-file.js';
+import { exists } from '../util/exists.js';
 import { SampleRefused, type Sink, type SinkContext, type SinkFactory } from './contract.js';
 import { METADATA_COLUMNS, describeSample, metadataRow } from './metadata.js';
 import { ParquetStreamWriter } from './parquet-stream.js';
@@ -140,8 +140,4 @@ async function writeMetadata(path: string, samples: AsyncIterable<IndexedSample>
     throw error;
   }
   return rows;
-}
-
-function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
 }

@@ -6,9 +6,10 @@
  * index. A shard cut short by a kill is never renamed: its temporary file is swept at the
  * next start and its samples are fetched again, so no sample appears in two shards.
  */
-import { access, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeStaleTemporaryFiles, writeFilesAtomically } from '../util/atomic-file.js';
+import { exists } from '../util/exists.js';
 import type { Sample, Sink, SinkContext } from './contract.js';
 import { describeSample } from './metadata.js';
 import { SampleIndex } from './sample-index.js';
@@ -130,10 +131,6 @@ async function settleEarlierShards(
     const match = /^(\d{5,})_stats\.json$/.exec(name);
     if (match && !(await exists(fileOf(Number(match[1]))))) await rm(statsOf(Number(match[1])), { force: true });
   }
-}
-
-function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
 }
 
 function shardName(shard: number): string {
