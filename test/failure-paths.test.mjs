@@ -3,9 +3,10 @@
 // with exit 1 and one line naming the cause, leaves nothing half-written, and the next
 // run completes the set.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { createReadStream, openAsBlob } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, openAsBlob } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as arrow from 'apache-arrow';
@@ -13,7 +14,8 @@ import { ParquetFile } from 'parquet-wasm';
 import tar from 'tar-stream';
 import { PHOTO_FILES } from './support/cdn.mjs';
 import { startFaultyServer } from './support/faulty-server.mjs';
-import { runCli, tempDir } from './support/run.mjs';
+import { killRun, startCli, waitFor } from './support/child.mjs';
+import { CLI, runCli, tempDir } from './support/run.mjs';
 import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
 
 /** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
@@ -239,8 +241,6 @@ describe('found at start', () => {
     const folder = join(work.path, 'metrics-folder');
     await mkdir(folder);
     const output = join(work.path, 'metrics-output');
-    const { rm } = await import('node:fs/promises');
-    const { startCli, waitFor } = await import('./support/child.mjs');
     const run = startCli(['--input', input, '--output', output, '--metrics-file', join(folder, 'run.prom'), '--concurrency', '1', '--resolution', '64']);
     await waitFor(() => run.stderr().length > 0 || server.requestsFor(`/photo/300/${PHOTO_FILES[0]}/metrics-0`) > 0);
     await rm(folder, { recursive: true });
@@ -257,8 +257,6 @@ describe('one run per output', () => {
   test('with --no-resume too: a second run exits 75 instead of writing the same shards', async () => {
     const { input } = await photoRows('lock-', 6, 300);
     const output = join(work.path, 'lock-no-resume');
-    const { startCli, waitFor, killRun } = await import('./support/child.mjs');
-    const { existsSync } = await import('node:fs');
     const first = startCli(['--input', input, '--output', output, '--no-resume', '--sink', 'webdataset', '--concurrency', '1']);
     try {
       await waitFor(() => existsSync(join(output, '.pipeline', 'lock')));
@@ -277,8 +275,6 @@ describe('light commands', () => {
     const { input } = await photoRows('light-', 1);
     const output = join(work.path, 'light');
     assert.equal((await runCli(['--input', input, '--output', output, '--quiet', '--resolution', '64'])).code, 0);
-    const { spawnSync } = await import('node:child_process');
-    const { CLI } = await import('./support/run.mjs');
     const cli = (/** @type {string[]} */ ...args) => spawnSync(process.execPath, ['--import', denyHeavy, CLI, ...args], { encoding: 'utf8' });
     assert.match(cli('--help').stdout, /Usage: photo-concept-pipeline/);
     assert.equal(cli('--version').stdout.trim(), '0.1.0');
@@ -291,7 +287,6 @@ describe('light commands', () => {
   });
 
   test('the default User-Agent names the tool and its version, and nothing else', async () => {
-    const { createServer } = await import('node:http');
     /** @type {string[]} */
     const agents = [];
     const image = await readFile(new URL('../examples/photos/storm.jpg', import.meta.url));

@@ -1,10 +1,11 @@
 // The handoff to the trainer: a dir output loads in SimpleTuner the first time, with no
 // edits, even after a kill -9, read the way SimpleTuner reads it (support/simpletuner.mjs).
 import assert from 'node:assert/strict';
-import { cp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
+import { createDirSink } from '../dist/sinks/dir.js';
 import { PHOTO_FILES } from './support/cdn.mjs';
 import { countImages, killRun, startCli, waitFor } from './support/child.mjs';
 import { startFaultyServer } from './support/faulty-server.mjs';
@@ -191,9 +192,7 @@ describe('SimpleTuner reads the dir output', () => {
   });
 
   test('an original SimpleTuner cannot open is refused for good (sink_refused), not stored to be skipped silently', async () => {
-    const { createDirSink } = await import('../dist/sinks/dir.js');
     const output = join(work.path, 'heif');
-    const { mkdir } = await import('node:fs/promises');
     await mkdir(output);
     /** @type {string[]} */
     const logged = [];
