@@ -42,17 +42,18 @@ export interface RunHooks {
 
 export async function runPipeline(given: PipelineOptions | Options, hooks: RunHooks = {}): Promise<Summary> {
   const options = resolveOptions(given);
-  const { resultsPath, summaryPath, metricsPath } = options.report;
-  if (resultsPath !== undefined) await assertWritableFile('--results', resultsPath);
-  if (summaryPath !== undefined) await assertWritableFile('--summary', summaryPath);
-  if (metricsPath !== undefined) await assertWritableFile('--metrics-file', metricsPath);
-  const source = await openRowSource(options.input, options.fetch);
   const stateDir = join(options.output, STATE_DIR);
   try {
     await mkdir(stateDir, { recursive: true });
   } catch (error) {
     throw new SinkError(`cannot create output folder ${options.output}: ${errorMessage(error)}`);
   }
+  // After the output folder exists: reports are often written into it.
+  const { resultsPath, summaryPath, metricsPath } = options.report;
+  if (resultsPath !== undefined) await assertWritableFile('--results', resultsPath);
+  if (summaryPath !== undefined) await assertWritableFile('--summary', summaryPath);
+  if (metricsPath !== undefined) await assertWritableFile('--metrics-file', metricsPath);
+  const source = await openRowSource(options.input, options.fetch);
   // Taken with --no-resume too: two runs writing one output would pick the same shard names.
   const lock = await acquireLock(stateDir);
   try {

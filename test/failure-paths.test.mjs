@@ -236,6 +236,14 @@ describe('found at start', () => {
     assert.equal(server.totalRequests(), requestsBefore, 'no request was made');
   });
 
+  test('report files inside the output folder work on a first run, before the folder exists', async () => {
+    const { input } = await photoRows('reports-inside-', 1);
+    const output = join(work.path, 'reports-inside', 'out');
+    const run = await runCli(['--input', input, '--output', output, '--quiet', '--resolution', '64', '--results', join(output, 'results.ndjson'), '--summary', join(output, 'summary.json'), '--metrics-file', join(output, 'run.prom')]);
+    assert.equal(run.code, 0, run.stderr);
+    for (const name of ['results.ndjson', 'summary.json', 'run.prom']) assert.ok(existsSync(join(output, name)), name);
+  });
+
   test('a metrics file that stops being writable mid-run is a warning; the run finishes and says so', async () => {
     const { input } = await photoRows('metrics-', 4, 300);
     const folder = join(work.path, 'metrics-folder');
