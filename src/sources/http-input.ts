@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { errorMessage } from '../errors.js';
 import { backoffMs } from '../fetch/fetcher.js';
+import { isTransient } from '../reasons.js';
 
 /** What reading input over HTTP needs of the fetch settings. */
 export interface HttpInputOptions {
@@ -46,8 +47,6 @@ export class HttpRangeFile {
   readonly #url: string;
   readonly #agent: Dispatcher;
   readonly #options: HttpInputOptions;
-  /** Bytes received, for tests and curiosity. */
-  bytesRead = 0;
 
   private constructor(url: string, size: number, agent: Dispatcher, options: HttpInputOptions) {
     this.#url = url;
@@ -88,7 +87,6 @@ export class HttpRangeFile {
     }
     const bytes = new Uint8Array(await body.arrayBuffer());
     if (bytes.length !== end - start) throw new HttpInputError(`${url}: bytes ${start}-${end - 1} came back ${bytes.length} bytes long`);
-    this.bytesRead += bytes.length;
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   }
 }
@@ -103,8 +101,6 @@ export async function openHttpText(url: string, agent: Dispatcher, options: Http
   return body;
 }
 
-const TRANSIENT_STATUS = (status: number) => status === 408 || status === 429 || status >= 500;
-
 /**
  * One request, tried again after transient failures. With `wholeBody` (ranges), the total
  * deadline covers the body too; a streamed body (text) has only the idle deadline, since
@@ -116,7 +112,7 @@ async function withRetries(url: string, options: HttpInputOptions, send: (signal
     let problem: string;
     try {
       const response = await send(deadline);
-      if (!TRANSIENT_STATUS(response.statusCode)) return response;
+      if (!isTransient(`http_${response.statusCode}`)) return response;
       await response.body.dump();
       problem = `HTTP ${response.statusCode}`;
     } catch (error) {
