@@ -16,19 +16,20 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SinkError, errorMessage } from './errors.js';
 import { createRequestPlanner } from './fetch/cdn-resize.js';
-import { createFetcher } from './fetch/fetcher.js';
+import { createFetcher, type Fetcher } from './fetch/fetcher.js';
 import { resolveOptions, type Options, type PipelineOptions } from './options.js';
 import { barProgress, logProgress, silentProgress, type ProgressReporter } from './report/progress.js';
+import type { SharedOutput } from './sinks/contract.js';
 import { openSink } from './sinks/load.js';
 import { acquireLock } from './state/lock.js';
-import { STATE_DIR, StateStore } from './state/store.js';
+import { STATE_DIR, StateStore, type ResumeState } from './state/store.js';
 import { fetchStage } from './stages/fetch.js';
 import { metadataFilterStage } from './stages/filter.js';
 import { imageStage } from './stages/image.js';
 import { Recorder, formatSummary, type Summary } from './stages/record.js';
 import { resumeStage } from './stages/resume.js';
 import { sinkStage } from './stages/sink.js';
-import { openRowSource } from './stages/source.js';
+import { openRowSource, type RowSource } from './stages/source.js';
 import type { Item } from './types.js';
 import { writeFilesAtomically } from './util/atomic-file.js';
 import { assertWritableFile } from './util/writable-path.js';
@@ -63,71 +64,14 @@ export async function runPipeline(given: PipelineOptions | Options, hooks: RunHo
   }
 }
 
-async function runLocked(options: Options, source: Awaited<ReturnType<typeof openRowSource>>, hooks: RunHooks): Promise<Summary> {
-  const progress = chooseProgress(options, hooks);
-  const log = (message: string) => progress.log(message);
+async function runLocked(options: Options, source: RowSource, hooks: RunHooks): Promise<Summary> {
   const store = options.resume.enabled ? StateStore.open(options.output) : undefined;
   const run = store?.startRun() ?? 0;
-
-  // Shutdown: `stop` ends reading; `abandon` fires after the grace period and ends the
-  // fetches still in flight.
-  const abandon = new AbortController();
-  // Every fetch in flight listens for it: more than the default 10 is expected.
-  setMaxListeners(0, abandon.signal);
-  let graceTimer: NodeJS.Timeout | undefined;
-  const onStop = () => {
-    log(`stopping: no new rows; rows in flight have ${options.graceMs / 1000} s to finish`);
-    graceTimer = setTimeout(() => abandon.abort(), options.graceMs).unref();
-  };
-  hooks.stop?.addEventListener('abort', onStop, { once: true });
-
-  let sink: Awaited<ReturnType<typeof openSink>> | undefined;
-  let recorder: Recorder | undefined;
   const fetcher = createFetcher(options.fetch);
-  let failure: { error: unknown } | undefined;
-  try {
-    sink = await openSink(options.sink, {
-      output: options.output,
-      format: options.image.format,
-      samplesPerShard: options.samplesPerShard,
-      log,
-      sizeRule: options.image,
-      datasetRoot: options.dataloaderRoot ?? resolve(options.output),
-      metadataEveryMs: options.metadataEveryMs,
-    });
-    recorder = await Recorder.open({
-      report: options.report,
-      progress,
-      hosts: fetcher.hosts,
-      ...(store ? { state: { store, run } } : {}),
-      ...(source.totalRows === undefined ? {} : { totalRows: source.totalRows }),
-    });
-    const planRequest = createRequestPlanner(options.fetch.cdnResizeHosts, options.image.resolution, options.image.round);
-    const rows = countRows(untilStopped(source.items, hooks.stop), recorder.rowRead);
-    await pipeline(
-      store ? resumeStage(store, run, sink, options.resume)(rows) : rows,
-      metadataFilterStage(options.image),
-      fetchStage(fetcher, planRequest, options.fetch.concurrency, abandon.signal),
-      imageStage(options.image),
-      sinkStage(sink, options.graceMs),
-      recorder.consume,
-    );
-  } catch (error) {
-    failure = { error };
-  } finally {
-    clearTimeout(graceTimer);
-    hooks.stop?.removeEventListener('abort', onStop);
-  }
-
-  // Close everything even after a failure, so files are flushed and sockets released.
-  // The pipeline has settled by now (every stage waits for its work in flight), so no
-  // write reaches the sink after its close. A sink or report that cannot be closed means
-  // output was lost: that fails the run, and the state says so.
-  const [sinkClosed, , recorderClosed] = await Promise.allSettled([sink?.close(), fetcher.close(), recorder?.close()]);
-  if (sinkClosed.status === 'rejected') failure ??= { error: sinkClosed.reason };
-  if (recorderClosed.status === 'rejected') failure ??= { error: recorderClosed.reason };
-  const summary = recorder?.summary();
-  if (summary && hooks.stop?.aborted) summary.interrupted = true;
+  const outcome = await runRows(options, source, { fetcher, ...(store ? { state: { store, run } } : {}) }, hooks);
+  const summary = outcome.summary;
+  let failure = outcome.failure;
+  await fetcher.close().catch(() => {});
   if (store) {
     const exit = failure ? `error: ${errorMessage(failure.error)}` : summary?.interrupted ? 'stopped' : 'finished';
     try {
@@ -147,6 +91,95 @@ async function runLocked(options: Options, source: Awaited<ReturnType<typeof ope
     await writeFilesAtomically(dirname(path), [[basename(path), `${JSON.stringify(summary, null, 2)}\n`]]);
   }
   return summary;
+}
+
+/** What a run over some rows is given besides its options: one machine's run, or one job of a queue worker. */
+export interface RunContext {
+  readonly fetcher: Fetcher;
+  /** The resume state and this run's number in it; absent with --no-resume. */
+  readonly state?: { readonly store: ResumeState; readonly run: number };
+  /** Set when many workers write this output (see queue/worker.ts). */
+  readonly shared?: SharedOutput;
+  /** Append to --results instead of starting it afresh (a worker runs one job after another). */
+  readonly appendResults?: boolean;
+}
+
+export interface RowsOutcome {
+  /** Absent only when the sink or reports could not be opened. */
+  readonly summary: Summary | undefined;
+  /** What stopped the rows, or a sink or report that failed to close. */
+  readonly failure: { readonly error: unknown } | undefined;
+}
+
+/**
+ * Runs the pipeline over `source`'s rows: opens the sink and reports, streams every row
+ * through the stages, and closes them again, even after a failure (so files are flushed
+ * and sockets released). The pipeline has settled before the close (every stage waits for
+ * its work in flight), so no write reaches the sink after it. A sink or report that cannot
+ * be closed means output was lost: that is a failure too.
+ */
+export async function runRows(options: Options, source: RowSource, context: RunContext, hooks: RunHooks = {}): Promise<RowsOutcome> {
+  const progress = chooseProgress(options, hooks);
+  const log = (message: string) => progress.log(message);
+  const { fetcher, state } = context;
+
+  // Shutdown: `stop` ends reading; `abandon` fires after the grace period and ends the
+  // fetches still in flight.
+  const abandon = new AbortController();
+  // Every fetch in flight listens for it: more than the default 10 is expected.
+  setMaxListeners(0, abandon.signal);
+  let graceTimer: NodeJS.Timeout | undefined;
+  const onStop = () => {
+    log(`stopping: no new rows; rows in flight have ${options.graceMs / 1000} s to finish`);
+    graceTimer = setTimeout(() => abandon.abort(), options.graceMs).unref();
+  };
+  hooks.stop?.addEventListener('abort', onStop, { once: true });
+
+  let sink: Awaited<ReturnType<typeof openSink>> | undefined;
+  let recorder: Recorder | undefined;
+  let failure: { error: unknown } | undefined;
+  try {
+    sink = await openSink(options.sink, {
+      output: options.output,
+      format: options.image.format,
+      samplesPerShard: options.samplesPerShard,
+      log,
+      sizeRule: options.image,
+      datasetRoot: options.dataloaderRoot ?? resolve(options.output),
+      metadataEveryMs: options.metadataEveryMs,
+      ...(context.shared ? { shared: context.shared } : {}),
+    });
+    recorder = await Recorder.open({
+      report: options.report,
+      progress,
+      hosts: fetcher.hosts,
+      ...(state ? { state } : {}),
+      ...(source.totalRows === undefined ? {} : { totalRows: source.totalRows }),
+      ...(context.appendResults ? { appendResults: true } : {}),
+    });
+    const planRequest = createRequestPlanner(options.fetch.cdnResizeHosts, options.image.resolution, options.image.round);
+    const rows = countRows(untilStopped(source.items, hooks.stop), recorder.rowRead);
+    await pipeline(
+      state ? resumeStage(state.store, state.run, sink, options.resume)(rows) : rows,
+      metadataFilterStage(options.image),
+      fetchStage(fetcher, planRequest, options.fetch.concurrency, abandon.signal),
+      imageStage(options.image),
+      sinkStage(sink, options.graceMs),
+      recorder.consume,
+    );
+  } catch (error) {
+    failure = { error };
+  } finally {
+    clearTimeout(graceTimer);
+    hooks.stop?.removeEventListener('abort', onStop);
+  }
+
+  const [sinkClosed, recorderClosed] = await Promise.allSettled([sink?.close(), recorder?.close()]);
+  if (sinkClosed.status === 'rejected') failure ??= { error: sinkClosed.reason };
+  if (recorderClosed.status === 'rejected') failure ??= { error: recorderClosed.reason };
+  const summary = recorder?.summary();
+  if (summary && hooks.stop?.aborted) summary.interrupted = true;
+  return { summary, failure };
 }
 
 function chooseProgress(options: Options, hooks: RunHooks): ProgressReporter {

@@ -11,7 +11,7 @@ import type { ReportOptions } from '../options.js';
 import { emptyCounters, type Counters, type Snapshot } from '../report/counters.js';
 import { formatMetrics, writeMetrics } from '../report/metrics.js';
 import type { ProgressReporter } from '../report/progress.js';
-import type { StateStore } from '../state/store.js';
+import type { ResumeState } from '../state/store.js';
 import type { Item, Outcome } from '../types.js';
 
 export interface Summary {
@@ -52,10 +52,12 @@ const METRICS_EVERY_MS = 5_000;
 export interface RecorderSetup {
   readonly report: ReportOptions;
   readonly progress: ProgressReporter;
-  readonly state?: { readonly store: StateStore; readonly run: number };
+  readonly state?: { readonly store: ResumeState; readonly run: number };
   readonly totalRows?: number;
   /** The fetcher's view of each host (in flight, limits, pace, slow-downs). */
   readonly hosts?: () => readonly HostStatus[];
+  /** Add to `--results` instead of starting it afresh (a queue worker runs job after job). */
+  readonly appendResults?: boolean;
 }
 
 const noHosts = (): readonly HostStatus[] => [];
@@ -87,7 +89,7 @@ export class Recorder {
     let results: WriteStream | undefined;
     const path = setup.report.resultsPath;
     if (path !== undefined) {
-      results = createWriteStream(path);
+      results = createWriteStream(path, { flags: setup.appendResults ? 'a' : 'w' });
       await once(results, 'open').catch((error: unknown) => Promise.reject(writeError(path, error)));
     }
     return new Recorder(setup, results);
@@ -104,7 +106,9 @@ export class Recorder {
       if (item.kind !== 'saved' && item.kind !== 'failed' && item.kind !== 'skipped') {
         throw new Error(`internal error: a ${item.kind} item reached the end of the pipeline`);
       }
-      this.#record(item);
+      // The shared (Redis) state answers asynchronously; the local one at once.
+      const recorded = this.#record(item);
+      if (recorded) await recorded;
       if (this.#resultsFailure) throw this.#resultsFailure;
       if (this.#results && !this.#results.write(`${JSON.stringify(toResultLine(item))}\n`)) {
         await once(this.#results, 'drain').catch(() => {}); // an 'error' ends the wait
@@ -113,16 +117,17 @@ export class Recorder {
     }
   };
 
-  #record(outcome: Outcome): void {
+  #record(outcome: Outcome): void | Promise<void> {
     const counts = this.#counts;
     const state = this.#setup.state;
+    let recorded: void | Promise<void> = undefined;
     counts.rows++;
     switch (outcome.kind) {
       case 'saved':
         counts.saved++;
         counts.bytesFetched += outcome.bytesFetched;
         counts.bytesWritten += outcome.bytesWritten;
-        state?.store.recordSaved(outcome.row.id, state.run, { width: outcome.width, height: outcome.height, bytes: outcome.bytesWritten });
+        recorded = state?.store.recordSaved(outcome.row.id, state.run, { width: outcome.width, height: outcome.height, bytes: outcome.bytesWritten });
         break;
       case 'skipped':
         counts.skipped++;
@@ -133,7 +138,7 @@ export class Recorder {
         counts.bytesFetched += outcome.bytesFetched;
         // An interrupted row is not the sample's fault: the next run simply tries it.
         if (state && outcome.row.id !== undefined && outcome.reason !== 'interrupted') {
-          state.store.recordFailed(outcome.row.id, state.run, outcome.reason);
+          recorded = state.store.recordFailed(outcome.row.id, state.run, outcome.reason);
         }
         const seen = (counts.failures[outcome.reason] ?? 0) + 1;
         counts.failures[outcome.reason] = seen;
@@ -145,6 +150,7 @@ export class Recorder {
       }
     }
     this.#setup.progress.update(this.snapshot());
+    return recorded;
   }
 
   snapshot(): Snapshot {

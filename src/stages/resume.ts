@@ -6,7 +6,7 @@
  * every failed sample once more.
  */
 import type { Sink } from '../sinks/contract.js';
-import type { StateStore } from '../state/store.js';
+import type { ResumeState } from '../state/store.js';
 import type { Item, SkipReason } from '../types.js';
 import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
 
@@ -19,12 +19,12 @@ export interface ResumeOptions {
 /** Lookups are quick; a few at once hide the sink's `has` (a stat for the dir sink). */
 const LOOKUPS_AT_ONCE = 16;
 
-export function resumeStage(store: StateStore, run: number, sink: Sink, options: ResumeOptions): AsyncTransform<Item, Item> {
+export function resumeStage(store: ResumeState, run: number, sink: Sink, options: ResumeOptions): AsyncTransform<Item, Item> {
   return mapConcurrent(async (item: Item): Promise<Item> => {
     if (item.kind !== 'row') return item;
     const { row } = item;
     const skip = (reason: SkipReason): Item => ({ kind: 'skipped', row, reason });
-    const state = store.get(row.id);
+    const state = await store.get(row.id);
     if (!state) return item;
     if (state.lastRun === run) return skip('duplicate_id');
     if (state.status === 'saved') {

@@ -47,7 +47,18 @@ export interface StateSummary {
   readonly lastRun: RunRecord | undefined;
 }
 
-export class StateStore {
+/**
+ * What the pipeline asks of the resume state. The SQLite store (one machine) answers at
+ * once; the Redis store that workers share (see queue/redis-state.ts) answers later.
+ */
+export interface ResumeState {
+  get(id: string): SampleState | undefined | Promise<SampleState | undefined>;
+  recordSaved(id: string, run: number, size: { width: number; height: number; bytes: number }): void | Promise<void>;
+  /** A failure never overwrites a saved sample. */
+  recordFailed(id: string, run: number, reason: FailureReason): void | Promise<void>;
+}
+
+export class StateStore implements ResumeState {
   readonly #db: DatabaseHandle;
   readonly #get: Statement<[string], RawSample>;
   readonly #saved: Statement<[{ id: string; run: number; width: number; height: number; bytes: number }]>;
