@@ -76,6 +76,40 @@ export interface SinkContext {
   readonly datasetRoot: string;
   /** How often a sink that keeps dataset-wide files refreshes them during a run, in ms; 0: at close only. */
   readonly metadataEveryMs: number;
+  /** Set when many workers write this output at once (the `worker` command); see SharedOutput. */
+  readonly shared?: SharedOutput;
+}
+
+/**
+ * Given to a sink when many queue workers, on one machine or many, write one output
+ * folder (a shared filesystem) at once. Each runs one job (a range of input rows) at a
+ * time and may die at any point; its job is then taken again by another worker.
+ *
+ * A sink in this mode keeps no database of its own beside the output (SQLite over a
+ * network filesystem is not safe) and removes no other process's temporary files (they
+ * may belong to a live worker on another machine): the `finalize` command does that once
+ * the queue has drained.
+ */
+export interface SharedOutput {
+  /**
+   * The job's name, e.g. `rows-000000001-000000050`. Files named after it never collide
+   * between workers, and an attempt that takes over a dead worker's job writes the same
+   * names again.
+   */
+  readonly job: string;
+  /** Unique to this attempt at the job (host, pid, a random part): for files only it writes. */
+  readonly attempt: string;
+  /** The shared record of completed shards, for the shard sinks. */
+  readonly shards: SharedShardLedger;
+}
+
+export interface SharedShardLedger {
+  /** How many shards of `job` earlier attempts completed (shards 0 to n-1). */
+  completed(job: string): Promise<number>;
+  /** Records shard `shard` of `job` complete, holding these samples, in one step. */
+  complete(job: string, shard: number, ids: readonly string[]): Promise<void>;
+  /** Whether a completed shard holds the sample. */
+  holds(id: string): Promise<boolean>;
 }
 
 /**

@@ -14,13 +14,15 @@
  * every `metadataEveryMs` during a run (a folder copied mid-run trains on what it holds),
  * and at close. Each is replaced by a rename, never seen half-written.
  */
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage } from '../errors.js';
+import { errorMessage, writeError } from '../errors.js';
+import { STATE_DIR } from '../state/store.js';
 import { extensionOf } from '../image/encode.js';
-import type { StoredFormat } from '../types.js';
+import type { ImageFormat, StoredFormat } from '../types.js';
 import { removeStaleTemporaryFiles, writeFilesAtomically } from '../util/atomic-file.js';
 import { exists } from '../util/exists.js';
-import { SampleRefused, type Sink, type SinkContext, type SinkFactory } from './contract.js';
+import { SampleRefused, type Sample, type SharedOutput, type Sink, type SinkContext, type SinkFactory } from './contract.js';
 import { METADATA_COLUMNS, describeSample, metadataRow } from './metadata.js';
 import { ParquetStreamWriter } from './parquet-stream.js';
 import { SampleIndex, type IndexedSample } from './sample-index.js';
@@ -38,6 +40,7 @@ export const METADATA_FILE = 'metadata.parquet';
 const TRAINER_CANNOT_OPEN: ReadonlySet<StoredFormat> = new Set(['heif']);
 
 export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
+  if (context.shared) return createSharedDirSink(context, context.shared);
   const { output, format, log } = context;
   const removed = await removeStaleTemporaryFiles(output);
   if (removed > 0) log(`removed ${removed} temporary file(s) left by an earlier run`);
@@ -54,25 +57,13 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
   }
   const refresher = context.metadataEveryMs > 0 ? setInterval(() => datasetFiles.refreshInBackground(), context.metadataEveryMs).unref() : undefined;
 
-  const isFile = (name: string) => exists(join(output, name));
   return {
-    // Writes are small and independent; a few at once keep the disk busy.
-    concurrency: 8,
+    concurrency: WRITES_AT_ONCE,
     async has(id) {
-      if (!index.has(id)) return false;
-      // An original keeps its own format, so any image extension will do then.
-      const images = format === 'original' ? ORIGINAL_EXTENSIONS.map((extension) => `${id}.${extension}`) : [`${id}.${extensionOf(format)}`];
-      const [caption, ...found] = await Promise.all([isFile(`${id}.txt`), ...images.map(isFile)]);
-      return caption === true && found.includes(true);
+      return index.has(id) && (await filesPresent(output, format, id));
     },
     async write(sample) {
-      if (TRAINER_CANNOT_OPEN.has(sample.format)) {
-        throw new SampleRefused(`a ${sample.format} original cannot be opened by SimpleTuner (Pillow has no ${sample.format} reader); store it re-encoded with --format png, jpeg or webp`);
-      }
-      const bytesWritten = await writeFilesAtomically(output, [
-        [`${sample.id}.txt`, sample.caption],
-        [`${sample.id}.${sample.extension}`, sample.image],
-      ]);
+      const bytesWritten = await writeSampleFiles(output, sample);
       index.put(describeSample(sample, null), true);
       return { bytesWritten };
     },
@@ -87,11 +78,67 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
   };
 };
 
+/** Writes are small and independent; a few at once keep the disk busy. */
+const WRITES_AT_ONCE = 8;
+
+/** The caption, then the image, each renamed into place whole. */
+async function writeSampleFiles(output: string, sample: Sample): Promise<number> {
+  if (TRAINER_CANNOT_OPEN.has(sample.format)) {
+    throw new SampleRefused(`a ${sample.format} original cannot be opened by SimpleTuner (Pillow has no ${sample.format} reader); store it re-encoded with --format png, jpeg or webp`);
+  }
+  return writeFilesAtomically(output, [
+    [`${sample.id}.txt`, sample.caption],
+    [`${sample.id}.${sample.extension}`, sample.image],
+  ]);
+}
+
+/** Whether the sample's caption and image are both on disk. */
+async function filesPresent(output: string, format: ImageFormat | 'original', id: string): Promise<boolean> {
+  const isFile = (name: string) => exists(join(output, name));
+  // An original keeps its own format, so any image extension will do then.
+  const images = format === 'original' ? ORIGINAL_EXTENSIONS.map((extension) => `${id}.${extension}`) : [`${id}.${extensionOf(format)}`];
+  const [caption, ...found] = await Promise.all([isFile(`${id}.txt`), ...images.map(isFile)]);
+  return caption === true && found.includes(true);
+}
+
+/** Where workers keep the metadata of what each attempt at a job stored, until `finalize`. */
+export const METADATA_PARTS_DIR = join(STATE_DIR, 'metadata-parts');
+
+/**
+ * The dir sink when queue workers share the output. It keeps no index: the shared state
+ * says which samples were saved and the files on disk say they still are. Each attempt at
+ * a job appends the metadata of what it stores to its own part file
+ * (`.pipeline/metadata-parts/{job}.{attempt}.ndjson`), one line per sample, after the files
+ * are in place and before the state records it saved. So a sample recorded saved always
+ * has its line; a sample stored twice (its worker died before recording it) has two, and
+ * `finalize` keeps one. `finalize` merges the parts into metadata.parquet and the config.
+ */
+async function createSharedDirSink(context: SinkContext, shared: SharedOutput): Promise<Sink> {
+  const folder = join(context.output, METADATA_PARTS_DIR);
+  await mkdir(folder, { recursive: true });
+  const path = join(folder, `${shared.job}.${shared.attempt}.ndjson`);
+  const part = await open(path, 'a').catch((error: unknown) => Promise.reject(writeError(path, error)));
+  return {
+    concurrency: WRITES_AT_ONCE,
+    has: (id) => filesPresent(context.output, context.format, id),
+    async write(sample) {
+      const bytesWritten = await writeSampleFiles(context.output, sample);
+      // One write per line, appended (O_APPEND): lines never interleave, and a kill
+      // mid-line leaves a broken last line that finalize skips.
+      await part.write(`${JSON.stringify(describeSample(sample, null))}\n`).catch((error: unknown) => Promise.reject(writeError(path, error)));
+      return { bytesWritten };
+    },
+    async close() {
+      await part.close();
+    },
+  };
+}
+
 /**
  * Writes metadata.parquet and the dataloader config from the index, one writer at a
  * time: a refresh asked for while one runs follows it.
  */
-function datasetFileWriter(index: SampleIndex, context: SinkContext) {
+export function datasetFileWriter(index: SampleIndex, context: Pick<SinkContext, 'output' | 'datasetRoot' | 'sizeRule' | 'log'>) {
   let last: Promise<void> = Promise.resolve();
   let running = false;
 

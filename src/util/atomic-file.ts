@@ -3,18 +3,21 @@
  * the same folder and renamed over the real name (rename is atomic on one filesystem),
  * so no half-written file ever carries a real name, whatever kills the process.
  */
+import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeError } from '../errors.js';
 import { isProcessRunning } from './process-alive.js';
 
 const TEMP_MARK = '.partial-';
+/** Tells apart processes with the same pid on different machines sharing a folder (queue workers). */
+const PROCESS_TAG = randomBytes(3).toString('hex');
 let counter = 0;
 
-/** A temporary name for `name` that is hidden, unique in this process, and names the pid. */
+/** A temporary name for `name` that is hidden, unique to this process, and names the pid. */
 export function temporaryName(name: string): string {
   counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
-  return `.${name}${TEMP_MARK}${process.pid}-${counter}`;
+  return `.${name}${TEMP_MARK}${process.pid}-${PROCESS_TAG}-${counter}`;
 }
 
 /** Writes each file under a temporary name, then renames them in the order given. */
@@ -34,15 +37,16 @@ export async function writeFilesAtomically(folder: string, files: ReadonlyArray<
 
 /**
  * Removes temporary files left in `folder` by processes that are no longer running
- * (a crash or kill -9). Files of a live process are left alone.
+ * (a crash or kill -9). Files of a live process are left alone, unless `all` (finalize:
+ * no worker writes any more, and a pid says nothing about another machine's processes).
  */
-export async function removeStaleTemporaryFiles(folder: string): Promise<number> {
+export async function removeStaleTemporaryFiles(folder: string, all = false): Promise<number> {
   let removed = 0;
   for (const name of await readdir(folder)) {
     const mark = name.lastIndexOf(TEMP_MARK);
     if (!name.startsWith('.') || mark < 0) continue;
     const pid = Number(name.slice(mark + TEMP_MARK.length).split('-')[0]);
-    if (Number.isInteger(pid) && isProcessRunning(pid)) continue;
+    if (!all && Number.isInteger(pid) && isProcessRunning(pid)) continue;
     await rm(join(folder, name), { force: true });
     removed++;
   }
