@@ -31,6 +31,18 @@ export interface InputOptions {
   readonly columns: ColumnNames;
   /** Only rows `first` to `last` (1-based, inclusive: NDJSON lines, CSV records, Parquet rows). */
   readonly rows?: RowRange;
+  /**
+   * NDJSON and CSV: where exactly the `rows` are in the file, so only those bytes are read
+   * (a queue job; `enqueue` finds the offsets). CSV reads its header line first.
+   */
+  readonly window?: ByteWindow;
+}
+
+/** Bytes [start, end) of a text input; for CSV, after its first `headerBytes` bytes (the header line). */
+export interface ByteWindow {
+  readonly start: number;
+  readonly end: number;
+  readonly headerBytes?: number;
 }
 
 export interface FetchOptions {

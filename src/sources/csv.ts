@@ -9,13 +9,19 @@ import { failed, type Failed } from '../types.js';
 import type { NumberedRecord } from './ndjson.js';
 import type { RawRecord } from './normalize.js';
 
+/**
+ * @param firstRecord the number of the first record after the header (a queue job reads
+ * the header and then a window of the file)
+ */
 export async function* readCsv(
   input: Readable,
   checkHeader: (columns: readonly string[]) => void,
+  firstRecord = 1,
 ): AsyncGenerator<NumberedRecord | Failed> {
   // Both callbacks run in parse order, so a record's number counts the bad records
   // before it even when good records are still buffered downstream.
   let badRecords = 0;
+  const before = firstRecord - 1;
   const skipped: Failed[] = [];
   const parser = input.pipe(
     parse({
@@ -26,10 +32,10 @@ export async function* readCsv(
         checkHeader(header);
         return header;
       },
-      on_record: (record: RawRecord, context): NumberedRecord => ({ index: context.records + badRecords, record }),
+      on_record: (record: RawRecord, context): NumberedRecord => ({ index: before + context.records + badRecords, record }),
       on_skip: (error: CsvError | undefined) => {
         badRecords++;
-        const index = Number(error?.records ?? 0) + badRecords;
+        const index = before + Number(error?.records ?? 0) + badRecords;
         const line = error?.lines === undefined ? '' : ` (line ${error.lines})`;
         skipped.push(failed({ index }, 'bad_row', `record ${index}${line}: ${error?.message ?? 'unparseable'}`));
         return undefined;

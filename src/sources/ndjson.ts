@@ -15,9 +15,10 @@ export interface NumberedRecord {
   readonly record: RawRecord;
 }
 
-export async function* readNdjson(input: Readable): AsyncGenerator<NumberedRecord | Failed> {
+/** @param firstLine the number of the input's first line (a queue job reads a window of the file) */
+export async function* readNdjson(input: Readable, firstLine = 1): AsyncGenerator<NumberedRecord | Failed> {
   const text = chain([input, fixUtf8Stream(), lines()]);
-  let lineNumber = 0;
+  let lineNumber = firstLine - 1;
   for await (const line of text as AsyncIterable<string>) {
     lineNumber++;
     if (line.trim() === '') continue;

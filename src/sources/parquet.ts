@@ -21,11 +21,15 @@ const BATCH_ROWS = 4_096;
 export interface ParquetRows {
   readonly columns: readonly string[];
   readonly totalRows: number;
+  /** Rows in each row group, in order. */
+  readonly groupSizes: readonly number[];
   /**
    * The rows of the wanted columns, one batch (up to BATCH_ROWS) at a time; with `rows`,
    * only those (1-based, inclusive), read from the row groups and pages that hold them.
    */
   batches(wanted: readonly string[], rows?: RowRange): AsyncGenerator<NumberedRecord[]>;
+  /** Releases the file without reading rows (batches() releases it when it ends). */
+  free(): void;
 }
 
 /** Rows `first` to `last` of an input, 1-based and inclusive. */
@@ -93,6 +97,9 @@ export async function openParquet(bytes: ParquetBytes, name: string): Promise<Pa
   return {
     columns,
     totalRows: Number(metadata.fileMetadata().numRows()),
+    groupSizes,
+    // Reading rows later frees the file when done; a caller that only wanted the layout frees it here.
+    free: () => file.free(),
     async *batches(wanted, rows) {
       // Positions are 0-based here: the range's rows are [from, to).
       const from = rows ? rows.first - 1 : 0;

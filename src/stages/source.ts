@@ -5,13 +5,13 @@
  */
 import { createReadStream, openAsBlob } from 'node:fs';
 import { access } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { UsageError, errorMessage } from '../errors.js';
-import type { ColumnNames, InputOptions } from '../options.js';
+import type { ByteWindow, ColumnNames, InputOptions } from '../options.js';
 import { readCsv } from '../sources/csv.js';
 import { readNdjson, type NumberedRecord } from '../sources/ndjson.js';
 import { normalizeRecord } from '../sources/normalize.js';
-import { openParquet, type RowRange } from '../sources/parquet.js';
+import { openParquet, type ParquetBytes, type RowRange } from '../sources/parquet.js';
 import { HttpInputError, HttpRangeFile, createInputAgent, isUrl, openHttpText, type HttpInputOptions } from '../sources/http-input.js';
 import type { Agent } from 'undici';
 import type { Failed, Item } from '../types.js';
@@ -47,8 +47,15 @@ export async function openRowSource(input: InputOptions, http: HttpInputOptions)
       const totalRows = rows ? Math.max(0, Math.min(rows.last, parquet.totalRows) - rows.first + 1) : parquet.totalRows;
       return { items: closing(toItems(parquet.batches(wanted, rows), columns), agent), totalRows };
     }
-    const stream = agent && url ? await openHttpText(url, agent, http) : openText(input);
     const name = input.path ?? 'standard input';
+    if (input.window) {
+      if (input.path === undefined || !rows) throw new UsageError('a byte window of the input needs its file or URL and its rows');
+      // Exactly the window's rows: numbered from its first, nothing to skip.
+      const stream = await readWindow(agent && url ? await HttpRangeFile.open(url, agent, http) : await openAsBlob(input.path), input.window);
+      const records = input.format === 'csv' ? readCsv(stream, (header) => checkColumns(header, columns, name), rows.first) : readNdjson(stream, rows.first);
+      return { items: closing(toItems(records, columns), agent), totalRows: rows.last - rows.first + 1 };
+    }
+    const stream = agent && url ? await openHttpText(url, agent, http) : openText(input);
     const records =
       input.format === 'csv' ? readCsv(stream, (header) => checkColumns(header, columns, name)) : readNdjson(stream);
     return { items: closing(toItems(withinRows(records, rows), columns), agent) };
@@ -63,6 +70,16 @@ function openText(input: InputOptions): Readable {
   if (input.path !== undefined) return createReadStream(input.path, { highWaterMark: 256 * 1024 });
   if (input.stream) return input.stream;
   throw new UsageError('no input: pass --input FILE or pipe rows on standard input');
+}
+
+/**
+ * A window of a text input as one stream: the CSV header (when there is one), then the
+ * window's bytes. Windows are small (a job's rows), so each part is read whole.
+ */
+async function readWindow(file: ParquetBytes, window: ByteWindow): Promise<Readable> {
+  const header = window.headerBytes ? await file.slice(0, window.headerBytes).arrayBuffer() : new ArrayBuffer(0);
+  const body = await file.slice(window.start, window.end).arrayBuffer();
+  return Readable.from([Buffer.concat([Buffer.from(header), Buffer.from(body)])]);
 }
 
 /** Text records of `rows` only: earlier ones are skipped, and reading stops after the last. */
@@ -108,7 +125,7 @@ function toItem(entry: Entry, columns: ColumnNames): Item {
 }
 
 /** A file with a header or schema must have the id and url columns, and a caption column. */
-function checkColumns(found: readonly string[], columns: ColumnNames, name: string): void {
+export function checkColumns(found: readonly string[], columns: ColumnNames, name: string): void {
   const missing: string[] = [];
   if (!found.includes(columns.id)) missing.push(`"${columns.id}" (--id-column)`);
   if (!found.includes(columns.url)) missing.push(`"${columns.url}" (--url-column)`);
