@@ -4,7 +4,8 @@
  * 0 when the run finished (row failures are in the summary), 2 for usage or input
  * errors found at start, 1 for a fatal error mid-run.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { byteSize, decimal, integer, list, rate, rowRange, seconds } from './cli-values.js';
 import { UsageError, errorMessage } from './errors.js';
 import {
   CHROMA_SUBSAMPLINGS,
@@ -29,7 +30,7 @@ export const EXIT_FATAL = 1;
 export const EXIT_USAGE = 2;
 /** sysexits' EX_TEMPFAIL: another run holds the output; try again later. */
 export const EXIT_LOCKED = 75;
-const EXIT_ON_SIGNAL: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+export const EXIT_ON_SIGNAL: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
 
 export interface Flags {
   input?: string;
@@ -243,8 +244,17 @@ export function parseFlags(argv: readonly string[]): Flags {
   return command.opts<Flags>();
 }
 
+/** Commands besides a run; each loads only what it needs. */
+const COMMANDS: Readonly<Record<string, (argv: readonly string[]) => Promise<number>>> = {
+  status: (argv) => status(argv),
+  enqueue: async (argv) => (await import('./queue/commands.js')).enqueueCommand(argv),
+  worker: async (argv) => (await import('./queue/commands.js')).workerCommand(argv),
+  finalize: async (argv) => (await import('./queue/commands.js')).finalizeCommand(argv),
+};
+
 export async function main(argv: readonly string[]): Promise<number> {
-  if (argv[0] === 'status') return status(argv.slice(1));
+  const command = argv[0] !== undefined && Object.hasOwn(COMMANDS, argv[0]) ? COMMANDS[argv[0]] : undefined;
+  if (command) return command(argv.slice(1));
   let flags: Flags;
   let options: Options;
   try {
@@ -292,21 +302,28 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** `status --output DIR`: what the resume state holds. */
+/** `status --output DIR`: what the resume state holds; `status --redis URL --queue NAME`: a queue's. */
 async function status(argv: readonly string[]): Promise<number> {
   const command = new Command()
     .name('photo-concept-pipeline status')
-    .description('Print what the resume state of an output folder holds.')
-    .requiredOption('-o, --output <dir>', 'the output folder of earlier runs')
+    .description('Print what the resume state of an output folder holds, or (with --redis) the state of a queue and its workers.')
+    .option('-o, --output <dir>', 'the output folder of earlier runs')
+    .option('--redis <url>', "a queue's Redis server (with --queue): jobs, samples, workers")
+    .option('--queue <name>', 'the queue (with --redis)')
     .option('--max-attempts <n>', 'as given to the runs, to count pending retries (default: 5)', integer)
     .option('--json', 'print JSON')
     .exitOverride();
-  let flags: { output: string; maxAttempts?: number; json?: boolean };
+  let flags: { output?: string; redis?: string; queue?: string; maxAttempts?: number; json?: boolean };
   try {
     command.parse([...argv], { from: 'user' });
     flags = command.opts();
   } catch (error) {
     return error instanceof CommanderError && error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  if (flags.redis !== undefined) return (await import('./queue/commands.js')).queueStatusCommand({ ...flags, redis: flags.redis });
+  if (flags.output === undefined) {
+    process.stderr.write('error: status needs --output DIR (or --redis URL --queue NAME)\n');
+    return EXIT_USAGE;
   }
   const [state, index] = await Promise.all([import('./state/store.js'), import('./sinks/sample-index.js')]);
   let store: StateStore;
@@ -349,51 +366,4 @@ function metadataLine(metadata: MetadataCoverage): string {
   if (metadata.metadataRows === undefined) return `metadata.parquet: not written yet (${metadata.stored} images stored)`;
   const covers = `metadata.parquet: covers ${metadata.metadataRows} of ${metadata.stored} stored images, written ${metadata.refreshedAt} UTC`;
   return metadata.current ? covers : `${covers}; images stored since then are added by the next refresh or run`;
-}
-
-function integer(value: string): number {
-  const number = Number(value);
-  if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(number)) throw new InvalidArgumentError('expected a whole number');
-  return number;
-}
-
-/** Seconds (fractions allowed) to milliseconds. */
-function seconds(value: string): number {
-  const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number) || number < 0) throw new InvalidArgumentError('expected seconds, e.g. 30 or 0.5');
-  return Math.round(number * 1000);
-}
-
-/** A number of at least 0 (`--megapixels 1.25`). */
-const decimal = (value: string): number => parseNumber(value, false);
-/** A number above 0 (`--rate 0.5`). */
-const rate = (value: string): number => parseNumber(value, true);
-
-function parseNumber(value: string, positive: boolean): number {
-  const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number) || number < 0 || (positive && number === 0)) {
-    throw new InvalidArgumentError(positive ? 'expected a number above 0, e.g. 10 or 0.5' : 'expected a number, e.g. 1.25');
-  }
-  return number;
-}
-
-/** `1001-2000`, `1001-` (to the end) or `-2000` (from the start). */
-function rowRange(value: string): { first: number; last: number } {
-  const match = /^\s*(\d*)\s*-\s*(\d*)\s*$/.exec(value);
-  if (!match || (match[1] === '' && match[2] === '')) throw new InvalidArgumentError('expected FIRST-LAST, e.g. 1001-2000, 1001- or -2000');
-  return { first: match[1] ? Number(match[1]) : 1, last: match[2] ? Number(match[2]) : Number.MAX_SAFE_INTEGER };
-}
-
-function list(value: string): string[] {
-  return value.split(',').map((item) => item.trim()).filter(Boolean);
-}
-
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3 };
-
-/** A byte count with an optional unit: 1048576, 64MiB, 10MB, 512k. */
-function byteSize(value: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
-  const unit = UNITS[match?.[2]?.toLowerCase() ?? 'x'];
-  if (!match || unit === undefined) throw new InvalidArgumentError('expected a size such as 1048576, 64MiB or 10MB');
-  return Math.round(Number(match[1]) * unit);
 }

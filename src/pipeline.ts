@@ -35,7 +35,7 @@ function isMainModule(): boolean {
 
 /** Commands that run no pipeline need none of its process settings, nor a second process. */
 function isLightCommand(argv: readonly string[]): boolean {
-  return argv[0] === 'status' || argv.some((arg) => ['--help', '-h', '--version', '-V'].includes(arg));
+  return ['status', 'enqueue', 'finalize'].includes(argv[0] ?? '') || argv.some((arg) => ['--help', '-h', '--version', '-V'].includes(arg));
 }
 
 if (isMainModule()) {

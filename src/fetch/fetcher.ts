@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FetchOptions } from '../options.js';
 import type { FailureReason } from '../types.js';
-import { HostGate, type HostStatus } from './host-gate.js';
+import { HostGate, type HostStatus, type Permit, type RequestOutcome } from './host-gate.js';
 import { createAgent, fetchOnce } from './http.js';
 
 export type FetchResult =
@@ -30,12 +30,20 @@ export interface Fetcher {
   close(): Promise<void>;
 }
 
+/**
+ * Limits that other processes share (queue workers, see queue/shared-limits.ts), passed
+ * after the run's own gate: a place is held for the request's duration.
+ */
+export interface SharedHostLimits {
+  acquire(host: string, signal?: AbortSignal): Promise<{ release(outcome: RequestOutcome, retryAfterMs?: number): Promise<void> }>;
+}
+
 /** The longest wait between attempts, whatever Retry-After says. */
 const MAX_DELAY_MS = 10 * 60_000;
 /** Statuses that mean "too many requests from you": the host's limit comes down. */
 const SLOW_DOWN_STATUSES = new Set([429, 503]);
 
-export function createFetcher(options: FetchOptions): Fetcher {
+export function createFetcher(options: FetchOptions, shared?: SharedHostLimits): Fetcher {
   const agent = createAgent(options);
   const gate = new HostGate({ maxPerHost: options.perHostConcurrency, ratePerSecond: options.ratePerSecond });
   return {
@@ -49,9 +57,9 @@ export function createFetcher(options: FetchOptions): Fetcher {
       });
       for (let attempt = 1; ; attempt++) {
         if (abandon?.aborted) return interrupted(attempt - 1);
-        let permit;
+        let permit: Permit;
         try {
-          permit = await gate.acquire(host, abandon);
+          permit = await both(gate, shared, host, abandon);
         } catch {
           return interrupted(attempt - 1);
         }
@@ -87,6 +95,26 @@ export function createFetcher(options: FetchOptions): Fetcher {
     hosts: () => gate.status(),
     async close() {
       await agent.close();
+    },
+  };
+}
+
+/** A place at the run's own gate, then one under the shared limits, released together. */
+async function both(gate: HostGate, shared: SharedHostLimits | undefined, host: string, signal: AbortSignal | undefined): Promise<Permit> {
+  const own = await gate.acquire(host, signal);
+  if (!shared) return own;
+  let place;
+  try {
+    place = await shared.acquire(host, signal);
+  } catch (error) {
+    own.release('other');
+    throw error;
+  }
+  return {
+    release(outcome, retryAfterMs) {
+      own.release(outcome, retryAfterMs);
+      // Not awaited: the sample need not wait for Redis to hear it is done.
+      void place.release(outcome, retryAfterMs).catch(() => {});
     },
   };
 }

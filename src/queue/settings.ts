@@ -1,0 +1,43 @@
+/**
+ * What every worker of a queue must agree on: the settings that decide which files a
+ * sample becomes. The first worker records them; a worker started differently is refused
+ * (its samples would not match the dataset), and `finalize` reads them back.
+ */
+import type { Redis } from 'ioredis';
+import { UsageError } from '../errors.js';
+import type { ResizeMode } from '../image/size-rule.js';
+import type { Options } from '../options.js';
+import type { QueueKeys } from './connection.js';
+
+export interface OutputSettings {
+  readonly sink: string;
+  readonly format: string;
+  readonly resize: ResizeMode;
+  readonly resolution: number;
+  readonly megapixels: number;
+  readonly round: number;
+  readonly upscale: boolean;
+  readonly samplesPerShard: number;
+}
+
+export function outputSettings(options: Options): OutputSettings {
+  if (typeof options.sink !== 'string') throw new UsageError('a queue worker needs a sink given by name or module path');
+  const { format, resize, resolution, megapixels, round, upscale } = options.image;
+  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard };
+}
+
+/** Records `settings` for the queue, or checks them against what the first worker recorded. */
+export async function agreeOnSettings(redis: Redis, keys: QueueKeys, queue: string, settings: OutputSettings): Promise<void> {
+  await redis.set(keys.settings, JSON.stringify(settings), 'NX');
+  const recorded = await readSettings(redis, keys);
+  const differing = recorded ? Object.keys(settings).filter((key) => recorded[key as keyof OutputSettings] !== settings[key as keyof OutputSettings]) : [];
+  if (recorded && differing.length > 0) {
+    const what = differing.map((key) => `${key} ${JSON.stringify(recorded[key as keyof OutputSettings])} (this worker: ${JSON.stringify(settings[key as keyof OutputSettings])})`);
+    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale and --samples-per-shard`);
+  }
+}
+
+export async function readSettings(redis: Redis, keys: QueueKeys): Promise<OutputSettings | undefined> {
+  const text = await redis.get(keys.settings);
+  return text === null ? undefined : (JSON.parse(text) as OutputSettings);
+}
