@@ -1,0 +1,194 @@
+// Many workers on one queue (BullMQ on a real redis-server), sharing one output folder.
+import assert from 'node:assert/strict';
+import { createReadStream, openAsBlob } from 'node:fs';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as arrow from 'apache-arrow';
+import { Queue } from 'bullmq';
+import { ParquetFile } from 'parquet-wasm';
+import tar from 'tar-stream';
+import { CLI, readResults, runCli, tempDir } from './support/run.mjs';
+import { startCountingServer } from './support/counting-server.mjs';
+import { HAVE_REDIS, startRedis } from './support/redis.mjs';
+import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
+import { spawn } from 'node:child_process';
+
+// A worker is started with the process settings already given, as the README's cron and
+// systemd lines do, so it is one process: the pid a test kills is the one doing the work.
+const SETTINGS = { nodeFlags: ['--initial-old-space-size=64'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } };
+
+/** @param {string[]} args */
+function startWorker(args) {
+  const child = spawn(process.execPath, [...SETTINGS.nodeFlags, CLI, 'worker', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: SETTINGS.env });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
+  /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null, stderr: string }>} */
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+  return { child, exited };
+}
+
+/** @param {() => Promise<boolean> | boolean} check */
+async function waitFor(check, ms = 60_000) {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Every filename in a metadata.parquet, in order. @param {string} path */
+async function metadataFilenames(path) {
+  const file = await ParquetFile.fromFile(await openAsBlob(path));
+  const table = arrow.tableFromIPC((await file.read()).intoIPCStream());
+  return /** @type {string[]} */ (table.getChild('filename')?.toArray() ?? []);
+}
+
+/** The keys (sample ids) in a WebDataset tar. @param {string} path */
+async function tarKeys(path) {
+  const extract = tar.extract();
+  createReadStream(path).pipe(extract);
+  const keys = new Set();
+  for await (const entry of extract) {
+    keys.add(entry.header.name.split('.')[0]);
+    entry.resume();
+  }
+  return [...keys];
+}
+
+/**
+ * Rows of the test input: good ones, every 25th a 404, and a few broken lines.
+ * @param {string} base @param {number} count
+ */
+function makeRows(base, count) {
+  const lines = [];
+  const good = [];
+  const missing = [];
+  const broken = [];
+  for (let i = 1; i <= count; i++) {
+    if (i % 97 === 0) {
+      broken.push(i);
+      lines.push('{"id": "broken", "url": ');
+      continue;
+    }
+    const id = `p${String(i).padStart(4, '0')}`;
+    const url = i % 25 === 0 ? `${base}/missing/${id}.png` : `${base}/img/${id}.png`;
+    (i % 25 === 0 ? missing : good).push({ id, line: i, path: new URL(url).pathname });
+    lines.push(JSON.stringify({ id, url, cogvlm_caption: `photo ${id}` }));
+  }
+  return { text: `${lines.join('\n')}\n`, good, missing, broken };
+}
+
+describe('workers on a queue', { skip: !HAVE_REDIS && 'redis-server is not installed (.ci/run installs it)' }, () => {
+  /** @type {Awaited<ReturnType<typeof startRedis>>} */
+  let redis;
+  /** @type {Awaited<ReturnType<typeof startCountingServer>>} */
+  let server;
+  /** @type {Awaited<ReturnType<typeof tempDir>>} */
+  let work;
+  before(async () => {
+    redis = await startRedis();
+    server = await startCountingServer({ delayMs: 25 });
+    work = await tempDir();
+  });
+  after(async () => {
+    await server.close();
+    await redis.close();
+    await work.cleanup();
+  });
+
+  it('three workers, one killed mid-job and replaced: every row once, nothing fetched twice that was stored, the host cap held by all together', async () => {
+    const queue = 'kill-one';
+    const input = join(work.path, 'rows.ndjson');
+    const rows = makeRows(server.base, 640);
+    await writeFile(input, rows.text);
+    const output = join(work.path, 'shared');
+    const q = ['--redis', redis.url, '--queue', queue];
+
+    const first = await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '50']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^13 jobs \(13 new\) of 640 rows/);
+    const again = await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '50']);
+    assert.match(again.stdout, /^13 jobs \(0 new\)/, 'enqueueing the same input again adds nothing');
+    const other = await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '40']);
+    assert.equal(other.code, 2, 'another split of the input would overlap the first');
+
+    const PER_HOST = 4;
+    const workerArgs = (name) => [...q, '--output', output, '--resolution', '32', '--per-host-concurrency', String(PER_HOST), '--concurrency', '8',
+      '--job-lock', '2', '--exit-when-drained', '--log-every', '0', '--results', join(work.path, `results-${name}.ndjson`)];
+    const workers = ['a', 'b', 'c'].map((name) => startWorker(workerArgs(name)));
+    const victim = workers[0];
+
+    // Kill the first worker with SIGKILL while it holds a job, a third of the way in.
+    const client = redis.client();
+    let killedJob;
+    try {
+      await waitFor(async () => {
+        const saved = Number((await client.hget(`pcp:${queue}:counts`, 'saved')) ?? 0);
+        const beat = await client.hget(`pcp:${queue}:workers`, `${(await import('node:os')).hostname()}:${victim.child.pid}`);
+        killedJob = beat ? JSON.parse(beat).job : undefined;
+        return saved >= 150 && typeof killedJob === 'string';
+      });
+    } finally {
+      client.disconnect();
+    }
+    victim.child.kill('SIGKILL');
+    const killed = await victim.exited;
+    assert.equal(killed.signal, 'SIGKILL');
+    const replacement = startWorker(workerArgs('d'));
+
+    for (const worker of [...workers.slice(1), replacement]) {
+      const { code, stderr } = await worker.exited;
+      assert.equal(code, 0, stderr);
+    }
+    const finalized = await runCli(['finalize', ...q, '--output', output]);
+    assert.equal(finalized.code, 0, finalized.stderr);
+
+    // The dataset: every good row once, as SimpleTuner reads it.
+    const goodIds = rows.good.map(({ id }) => id).sort();
+    const images = (await readdir(output)).filter((name) => name.endsWith('.png')).sort();
+    assert.deepEqual(images, goodIds.map((id) => `${id}.png`), 'one image per good row, nothing else');
+    assert.deepEqual((await readdir(output)).filter((name) => name.startsWith('.') && name !== '.pipeline'), [], 'no temporary file left');
+    const filenames = await metadataFilenames(join(output, 'metadata.parquet'));
+    assert.deepEqual([...filenames].sort(), images, 'metadata.parquet has one row per image');
+    const { samples, skipped } = await loadLikeSimpleTuner(join(output, 'simpletuner-dataloader.json'));
+    assert.equal(samples.size, goodIds.length, 'SimpleTuner trains on every image');
+    assert.deepEqual(skipped, { metadata_missing: [], too_small: [], missing_caption: [] });
+
+    // Every bad row failed with its reason.
+    const status = await runCli(['status', ...q, '--json']);
+    const report = JSON.parse(status.stdout);
+    assert.equal(report.samples.saved, goodIds.length);
+    assert.deepEqual(report.samples.failures, { http_404: rows.missing.length });
+    assert.deepEqual([report.jobs.waiting, report.jobs.active, report.jobs.completed, report.jobs.failed], [0, 0, 13, 0]);
+    const results = (await Promise.all(['a', 'b', 'c', 'd'].map((name) => readResults(join(work.path, `results-${name}.ndjson`)).catch(() => [])))).flat();
+    for (const line of rows.broken) {
+      assert.ok(results.some((result) => result.index === line && result.status === 'failed' && result.reason === 'bad_row'), `line ${line} failed as bad_row`);
+    }
+    for (const { line } of rows.missing) {
+      assert.ok(results.some((result) => result.index === line && result.status === 'failed' && result.reason === 'http_404'), `line ${line} failed as http_404`);
+    }
+
+    // The host saw each sample once, except the rows of the killed worker's job whose
+    // requests were under way (fetched, not yet recorded): asked again once at most.
+    const [, firstRow, lastRow] = /^rows-(\d+)-(\d+)$/.exec(killedJob).map(Number);
+    for (const { line, path } of [...rows.good, ...rows.missing]) {
+      const count = server.requests.get(path) ?? 0;
+      const inKilledJob = line >= firstRow && line <= lastRow;
+      assert.ok(count === 1 || (inKilledJob && count === 2), `${path} (line ${line}) was requested ${count} times`);
+    }
+    assert.ok(server.maxInFlight() <= PER_HOST, `at most ${PER_HOST} requests in flight to the host from all workers, saw ${server.maxInFlight()}`);
+    assert.equal(server.maxInFlight(), PER_HOST, 'and the workers did use all of it');
+
+    // BullMQ's stalled-job check handed the dead worker's job on.
+    const connection = redis.client();
+    const bull = new Queue(queue, { connection });
+    try {
+      const job = await bull.getJob(killedJob);
+      assert.ok(job && job.stalledCounter >= 1, `${killedJob} was recovered from the dead worker (stalled ${job?.stalledCounter} times)`);
+    } finally {
+      await bull.close();
+      connection.disconnect();
+    }
+  });
+});
