@@ -63,6 +63,9 @@ export async function enqueueCommand(argv: readonly string[]): Promise<number> {
   });
 }
 
+/** Run flags a worker does not take: its rows, and their columns, come from the jobs. */
+const ENQUEUE_ONLY = ['--input', '--rows', '--input-format', '--no-resume', '--id-column', '--url-column', '--caption-column', '--fallback-caption-column', '--width-column', '--height-column'];
+
 interface WorkerFlags extends Flags {
   redis: string;
   queue: string;
@@ -80,12 +83,14 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
       .description('Take jobs from a queue and run the pipeline over their rows, into an output folder other workers may share.\nTakes every run flag except the input ones (rows come from the jobs).')
       .option('--job-lock <seconds>', "how long a job stays with a worker that stopped answering (killed, cut off) before another takes it (default: 30)", seconds)
       .option('--max-jobs <n>', 'leave after this many jobs (default: no limit)', integer)
-      .option('--exit-when-drained', 'leave when no job is waiting (default: wait for more)');
+      .option('--exit-when-drained', 'leave when no job is left waiting or running (default: wait for more)');
+    // The input and its columns are the queue's, given to enqueue.
+    for (const option of command.options) if (ENQUEUE_ONLY.includes(option.long ?? '')) option.hideHelp();
     command.parse([...argv], { from: 'user' });
     flags = command.opts<WorkerFlags>();
-    const inputFlag = (['input', 'inputFormat', 'rows'] as const).find((key) => flags[key] !== undefined);
-    if (inputFlag) throw new UsageError(`a worker reads its rows from the queue's jobs: --${inputFlag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} belongs to enqueue`);
-    if (flags.resume === false) throw new UsageError('a worker always keeps the shared resume state: it is what makes a taken-over job skip stored samples');
+    const given = command.options.find((option) => ENQUEUE_ONLY.includes(option.long ?? '') && command.getOptionValueSource(option.attributeName()) === 'cli');
+    if (given?.long === '--no-resume') throw new UsageError('a worker always keeps the shared resume state: it is what makes a taken-over job skip stored samples');
+    if (given) throw new UsageError(`a worker reads its rows from the queue's jobs: ${given.long} belongs to enqueue`);
     options = resolveOptions(toPipelineOptions({ ...flags, input: undefined }, process.stdin));
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
