@@ -16,6 +16,7 @@ import {
   VERSION,
   resolveOptions,
   type ChromaSubsampling,
+  type ColumnNames,
   type Options,
   type PipelineOptions,
   type PngFilter,
@@ -105,12 +106,12 @@ export function buildCommand(): Command {
     .option('--rows <first-last>', 'read only these rows, 1-based and inclusive (NDJSON lines, CSV records, Parquet rows), e.g. 1001-2000 or 1001-', rowRange)
     .addOption(new Option('--input-format <format>', 'input format (default: from the file name, else ndjson)').choices(['ndjson', 'csv', 'parquet']))
     .requiredOption('-o, --output <dir>', 'folder to write the dataset into (created if missing)')
-    .option('--id-column <name>', 'column holding the sample id', DEFAULT_COLUMNS.id)
-    .option('--url-column <name>', 'column holding the image URL', DEFAULT_COLUMNS.url)
-    .option('--caption-column <name>', 'column holding the caption', DEFAULT_COLUMNS.caption)
-    .option('--fallback-caption-column <name>', 'caption used when the caption is null or empty', DEFAULT_COLUMNS.fallbackCaption)
-    .option('--width-column <name>', 'column holding the original width (optional)', DEFAULT_COLUMNS.width)
-    .option('--height-column <name>', 'column holding the original height (optional)', DEFAULT_COLUMNS.height)
+    .addOption(columnOption('id', '--id-column <name>', 'column holding the sample id'))
+    .addOption(columnOption('url', '--url-column <name>', 'column holding the image URL'))
+    .addOption(columnOption('caption', '--caption-column <name>', 'column holding the caption'))
+    .addOption(columnOption('fallbackCaption', '--fallback-caption-column <name>', 'caption used when the caption is null or empty'))
+    .addOption(columnOption('width', '--width-column <name>', 'column holding the original width (optional)'))
+    .addOption(columnOption('height', '--height-column <name>', 'column holding the original height (optional)'))
     .option('-c, --concurrency <n>', 'requests in flight at once, all hosts together (default: 16)', integer)
     .option('--per-host-concurrency <n>', 'most requests in flight to one host; halved on 429 or 503, recovers slowly (default: 16)', integer)
     .option('--rate <n>', 'most requests started per second per host, a hard ceiling over the pace that adapts to 429 and 503 (default: no ceiling)', rate)
@@ -164,6 +165,16 @@ export function buildCommand(): Command {
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 }
 
+/** The flag naming one input column (a run's and enqueue's). */
+export function columnOption(column: keyof ColumnNames, flags: string, description: string): Option {
+  return new Option(flags, description).default(DEFAULT_COLUMNS[column]);
+}
+
+/** The column flags' values as the input options want them. */
+export function columnsFrom(flags: Pick<Flags, 'idColumn' | 'urlColumn' | 'captionColumn' | 'fallbackCaptionColumn' | 'widthColumn' | 'heightColumn'>): ColumnNames {
+  return { id: flags.idColumn, url: flags.urlColumn, caption: flags.captionColumn, fallbackCaption: flags.fallbackCaptionColumn, width: flags.widthColumn, height: flags.heightColumn };
+}
+
 export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): PipelineOptions {
   const defined = <T extends object>(value: T): T =>
     Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
@@ -174,14 +185,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       format: flags.inputFormat,
       rows: flags.rows,
       stream: flags.input === undefined ? (stdin as import('node:stream').Readable) : undefined,
-      columns: {
-        id: flags.idColumn,
-        url: flags.urlColumn,
-        caption: flags.captionColumn,
-        fallbackCaption: flags.fallbackCaptionColumn,
-        width: flags.widthColumn,
-        height: flags.heightColumn,
-      },
+      columns: columnsFrom(flags),
     }),
     fetch: defined({
       concurrency: flags.concurrency,

@@ -7,10 +7,10 @@
  */
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT_FATAL, EXIT_LOCKED, EXIT_ON_SIGNAL, EXIT_OK, EXIT_USAGE, buildCommand, toPipelineOptions, type Flags } from '../cli.js';
+import { EXIT_FATAL, EXIT_LOCKED, EXIT_ON_SIGNAL, EXIT_OK, EXIT_USAGE, buildCommand, columnOption, columnsFrom, toPipelineOptions, type Flags } from '../cli.js';
 import { integer, seconds } from '../cli-values.js';
 import { UsageError, errorMessage } from '../errors.js';
-import { DEFAULT_COLUMNS, inferInputFormat, resolveOptions, type InputFormat } from '../options.js';
+import { inferInputFormat, resolveOptions, type InputFormat } from '../options.js';
 
 /** Runs a command's work, turning its errors into one line and an exit code. */
 async function guarded(work: () => Promise<number>): Promise<number> {
@@ -39,12 +39,12 @@ export async function enqueueCommand(argv: readonly string[]): Promise<number> {
       .requiredOption('-i, --input <file|url>', 'rows to split: .parquet, .csv or NDJSON, a path every worker can read or an http(s) URL')
       .addOption(new Option('--input-format <format>', 'input format (default: from the file name, else ndjson)').choices(['ndjson', 'csv', 'parquet']))
       .option('--rows-per-job <n>', 'rows per job: a killed worker costs at most one job of rework (default: 1000)', integer)
-      .option('--id-column <name>', 'column holding the sample id', DEFAULT_COLUMNS.id)
-      .option('--url-column <name>', 'column holding the image URL', DEFAULT_COLUMNS.url)
-      .option('--caption-column <name>', 'column holding the caption', DEFAULT_COLUMNS.caption)
-      .option('--fallback-caption-column <name>', 'caption used when the caption is null or empty', DEFAULT_COLUMNS.fallbackCaption)
-      .option('--width-column <name>', 'column holding the original width (optional)', DEFAULT_COLUMNS.width)
-      .option('--height-column <name>', 'column holding the original height (optional)', DEFAULT_COLUMNS.height)
+      .addOption(columnOption('id', '--id-column <name>', 'column holding the sample id'))
+      .addOption(columnOption('url', '--url-column <name>', 'column holding the image URL'))
+      .addOption(columnOption('caption', '--caption-column <name>', 'column holding the caption'))
+      .addOption(columnOption('fallbackCaption', '--fallback-caption-column <name>', 'caption used when the caption is null or empty'))
+      .addOption(columnOption('width', '--width-column <name>', 'column holding the original width (optional)'))
+      .addOption(columnOption('height', '--height-column <name>', 'column holding the original height (optional)'))
       .option('--timeout <seconds>', 'deadline for each request when the input is a URL (default: 60)', seconds);
     command.parse([...argv], { from: 'user' });
     const flags = command.opts<{
@@ -54,7 +54,7 @@ export async function enqueueCommand(argv: readonly string[]): Promise<number> {
     const rowsPerJob = flags.rowsPerJob ?? 1000;
     if (rowsPerJob < 1) throw new UsageError('--rows-per-job must be at least 1');
     const format = flags.inputFormat ?? inferInputFormat(flags.input);
-    const columns = { id: flags.idColumn, url: flags.urlColumn, caption: flags.captionColumn, fallbackCaption: flags.fallbackCaptionColumn, width: flags.widthColumn, height: flags.heightColumn };
+    const columns = columnsFrom(flags);
     const { fetch } = resolveOptions({ output: '.', fetch: flags.timeout === undefined ? {} : { timeoutMs: flags.timeout } });
     const { enqueue } = await import('./enqueue.js');
     const outcome = await enqueue({ redisUrl: flags.redis, queue: flags.queue, input: flags.input, format, columns, rowsPerJob, http: fetch });

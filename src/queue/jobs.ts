@@ -17,6 +17,7 @@ import { parse } from 'csv-parse';
 import type { ByteWindow, ColumnNames, InputFormat, InputOptions } from '../options.js';
 import { checkColumns } from '../stages/source.js';
 import { HttpRangeFile, createInputAgent, isUrl, openHttpText, type HttpInputOptions } from '../sources/http-input.js';
+import { CSV_PARSING } from '../sources/csv.js';
 import { openParquet, type RowRange } from '../sources/parquet.js';
 
 /** What one job says (BullMQ stores it as the job's data). */
@@ -110,9 +111,7 @@ async function* csvWindows(stream: Readable, rowsPerJob: number, checkHeader: (h
   stream.on('data', (chunk: Buffer) => void (size += chunk.length));
   const parser = stream.pipe(
     parse({
-      bom: true,
-      skip_empty_lines: true,
-      skip_records_with_error: true,
+      ...CSV_PARSING,
       columns: (header: string[]) => {
         checkHeader(header);
         headerBytes = parser.info.bytes;

@@ -13,6 +13,12 @@ import type { RawRecord } from './normalize.js';
  * @param firstRecord the number of the first record after the header (a queue job reads
  * the header and then a window of the file)
  */
+/**
+ * How CSV is parsed, here and where `enqueue` finds record boundaries: the two must agree
+ * on what a record is, or a job's byte window would not hold its rows.
+ */
+export const CSV_PARSING = { bom: true, skip_empty_lines: true, skip_records_with_error: true } as const;
+
 export async function* readCsv(
   input: Readable,
   checkHeader: (columns: readonly string[]) => void,
@@ -25,9 +31,7 @@ export async function* readCsv(
   const skipped: Failed[] = [];
   const parser = input.pipe(
     parse({
-      bom: true,
-      skip_empty_lines: true,
-      skip_records_with_error: true,
+      ...CSV_PARSING,
       columns: (header: string[]) => {
         checkHeader(header);
         return header;
