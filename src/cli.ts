@@ -94,7 +94,7 @@ export interface Flags {
 }
 
 export function buildCommand(): Command {
-  return new Command()
+  const command = new Command()
     .name('photo-concept-pipeline')
     .description(
       'Fetch the images of a list of URLs with captions, resize them and write a training-ready dataset.\n' +
@@ -105,13 +105,8 @@ export function buildCommand(): Command {
     .addOption(new Option('-i, --input <file|url>', 'rows to read: .parquet, .csv or NDJSON, a file or an http(s) URL (Parquet over range requests) (default: standard input)'))
     .option('--rows <first-last>', 'read only these rows, 1-based and inclusive (NDJSON lines, CSV records, Parquet rows), e.g. 1001-2000 or 1001-', rowRange)
     .addOption(new Option('--input-format <format>', 'input format (default: from the file name, else ndjson)').choices(['ndjson', 'csv', 'parquet']))
-    .requiredOption('-o, --output <dir>', 'folder to write the dataset into (created if missing)')
-    .addOption(columnOption('id', '--id-column <name>', 'column holding the sample id'))
-    .addOption(columnOption('url', '--url-column <name>', 'column holding the image URL'))
-    .addOption(columnOption('caption', '--caption-column <name>', 'column holding the caption'))
-    .addOption(columnOption('fallbackCaption', '--fallback-caption-column <name>', 'caption used when the caption is null or empty'))
-    .addOption(columnOption('width', '--width-column <name>', 'column holding the original width (optional)'))
-    .addOption(columnOption('height', '--height-column <name>', 'column holding the original height (optional)'))
+    .requiredOption('-o, --output <dir>', 'folder to write the dataset into (created if missing)');
+  return withColumnOptions(command)
     .option('-c, --concurrency <n>', 'requests in flight at once, all hosts together (default: 16)', integer)
     .option('--per-host-concurrency <n>', 'most requests in flight to one host; halved on 429 or 503, recovers slowly (default: 16)', integer)
     .option('--rate <n>', 'most requests started per second per host, a hard ceiling over the pace that adapts to 429 and 503 (default: no ceiling)', rate)
@@ -165,9 +160,16 @@ export function buildCommand(): Command {
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 }
 
-/** The flag naming one input column (a run's and enqueue's). */
-export function columnOption(column: keyof ColumnNames, flags: string, description: string): Option {
-  return new Option(flags, description).default(DEFAULT_COLUMNS[column]);
+/** Adds the flags naming the input's columns (a run's and enqueue's). */
+export function withColumnOptions(command: Command): Command {
+  const column = (name: keyof ColumnNames, flags: string, description: string) => new Option(flags, description).default(DEFAULT_COLUMNS[name]);
+  return command
+    .addOption(column('id', '--id-column <name>', 'column holding the sample id'))
+    .addOption(column('url', '--url-column <name>', 'column holding the image URL'))
+    .addOption(column('caption', '--caption-column <name>', 'column holding the caption'))
+    .addOption(column('fallbackCaption', '--fallback-caption-column <name>', 'caption used when the caption is null or empty'))
+    .addOption(column('width', '--width-column <name>', 'column holding the original width (optional)'))
+    .addOption(column('height', '--height-column <name>', 'column holding the original height (optional)'));
 }
 
 /** The column flags' values as the input options want them. */

@@ -121,13 +121,14 @@ describe('workers on a queue', { skip: !HAVE_REDIS && 'redis-server is not insta
 
     // Kill the first worker with SIGKILL while it holds a job, a third of the way in.
     const client = redis.client();
-    let killedJob;
+    /** @type {string} */
+    let killedJob = '';
     try {
       await waitFor(async () => {
         const saved = Number((await client.hget(`pcp:${queue}:counts`, 'saved')) ?? 0);
         const beat = await client.hget(`pcp:${queue}:workers`, `${(await import('node:os')).hostname()}:${victim.child.pid}`);
-        killedJob = beat ? JSON.parse(beat).job : undefined;
-        return saved >= 150 && typeof killedJob === 'string';
+        killedJob = beat ? JSON.parse(beat).job ?? '' : '';
+        return saved >= 150 && killedJob !== '';
       });
     } finally {
       client.disconnect();
@@ -171,7 +172,7 @@ describe('workers on a queue', { skip: !HAVE_REDIS && 'redis-server is not insta
 
     // The host saw each sample once, except the rows of the killed worker's job whose
     // requests were under way (fetched, not yet recorded): asked again once at most.
-    const [, firstRow, lastRow] = /^rows-(\d+)-(\d+)$/.exec(killedJob).map(Number);
+    const [, firstRow, lastRow] = (/^rows-(\d+)-(\d+)$/.exec(killedJob) ?? []).map(Number);
     for (const { line, path } of [...rows.good, ...rows.missing]) {
       const count = server.requests.get(path) ?? 0;
       const inKilledJob = line >= firstRow && line <= lastRow;

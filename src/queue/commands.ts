@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT_FATAL, EXIT_LOCKED, EXIT_ON_SIGNAL, EXIT_OK, EXIT_USAGE, buildCommand, columnOption, columnsFrom, toPipelineOptions, type Flags } from '../cli.js';
+import { EXIT_FATAL, EXIT_LOCKED, EXIT_ON_SIGNAL, EXIT_OK, EXIT_USAGE, buildCommand, columnsFrom, withColumnOptions, toPipelineOptions, type Flags } from '../cli.js';
 import { integer, seconds } from '../cli-values.js';
 import { UsageError, errorMessage } from '../errors.js';
 import { inferInputFormat, resolveOptions, type InputFormat } from '../options.js';
@@ -34,17 +34,11 @@ function queueOptions(command: Command): Command {
 
 export async function enqueueCommand(argv: readonly string[]): Promise<number> {
   return guarded(async () => {
-    const command = queueOptions(new Command().name('photo-concept-pipeline enqueue'))
+    const command = queueOptions(withColumnOptions(new Command().name('photo-concept-pipeline enqueue')))
       .description('Split an input into jobs of rows and add them to a queue for `worker`s. Adding the same input again adds nothing.')
       .requiredOption('-i, --input <file|url>', 'rows to split: .parquet, .csv or NDJSON, a path every worker can read or an http(s) URL')
       .addOption(new Option('--input-format <format>', 'input format (default: from the file name, else ndjson)').choices(['ndjson', 'csv', 'parquet']))
       .option('--rows-per-job <n>', 'rows per job: a killed worker costs at most one job of rework (default: 1000)', integer)
-      .addOption(columnOption('id', '--id-column <name>', 'column holding the sample id'))
-      .addOption(columnOption('url', '--url-column <name>', 'column holding the image URL'))
-      .addOption(columnOption('caption', '--caption-column <name>', 'column holding the caption'))
-      .addOption(columnOption('fallbackCaption', '--fallback-caption-column <name>', 'caption used when the caption is null or empty'))
-      .addOption(columnOption('width', '--width-column <name>', 'column holding the original width (optional)'))
-      .addOption(columnOption('height', '--height-column <name>', 'column holding the original height (optional)'))
       .option('--timeout <seconds>', 'deadline for each request when the input is a URL (default: 60)', seconds);
     command.parse([...argv], { from: 'user' });
     const flags = command.opts<{
