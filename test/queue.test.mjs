@@ -12,6 +12,7 @@ import { CLI, readResults, runCli, tempDir } from './support/run.mjs';
 import { startCountingServer } from './support/counting-server.mjs';
 import { HAVE_REDIS, startRedis } from './support/redis.mjs';
 import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
+import { writeCsvRows, writeNdjsonRows, writeParquetRows } from '../dist/demo/dataset-files.js';
 import { spawn } from 'node:child_process';
 
 // A worker is started with the process settings already given, as the README's cron and
@@ -37,11 +38,13 @@ async function waitFor(check, ms = 60_000) {
   }
 }
 
-/** Every filename in a metadata.parquet, in order. @param {string} path */
-async function metadataFilenames(path) {
+/** A metadata.parquet's rows as [filename, caption] pairs, in order. @param {string} path */
+async function readMetadata(path) {
   const file = await ParquetFile.fromFile(await openAsBlob(path));
   const table = arrow.tableFromIPC((await file.read()).intoIPCStream());
-  return /** @type {string[]} */ (table.getChild('filename')?.toArray() ?? []);
+  const names = /** @type {string[]} */ (table.getChild('filename')?.toArray() ?? []);
+  const captions = /** @type {string[]} */ (table.getChild('caption')?.toArray() ?? []);
+  return names.map((name, i) => [name, captions[i]]);
 }
 
 /** The keys (sample ids) in a WebDataset tar. @param {string} path */
@@ -150,7 +153,7 @@ describe('workers on a queue', { skip: !HAVE_REDIS && 'redis-server is not insta
     const images = (await readdir(output)).filter((name) => name.endsWith('.png')).sort();
     assert.deepEqual(images, goodIds.map((id) => `${id}.png`), 'one image per good row, nothing else');
     assert.deepEqual((await readdir(output)).filter((name) => name.startsWith('.') && name !== '.pipeline'), [], 'no temporary file left');
-    const filenames = await metadataFilenames(join(output, 'metadata.parquet'));
+    const filenames = (await readMetadata(join(output, 'metadata.parquet'))).map(([name]) => name);
     assert.deepEqual([...filenames].sort(), images, 'metadata.parquet has one row per image');
     const { samples, skipped } = await loadLikeSimpleTuner(join(output, 'simpletuner-dataloader.json'));
     assert.equal(samples.size, goodIds.length, 'SimpleTuner trains on every image');
@@ -291,5 +294,34 @@ describe('workers on a queue', { skip: !HAVE_REDIS && 'redis-server is not insta
     const otherSink = await runCli(['worker', ...q, '--output', output, '--resolution', '32', '--sink', 'webdataset']);
     assert.equal(otherSink.code, 2);
     assert.match(otherSink.stderr, /^error: queue refusals writes its dataset with sink "dir" \(this worker: "webdataset"\)/);
+  });
+
+  it('Parquet, CSV and NDJSON inputs split into jobs that each read exactly their rows', async () => {
+    const rows = Array.from({ length: 50 }, (_, i) => ({
+      id: 9000 + i,
+      url: `${server.base}/img/split-${i}.png`,
+      // Captions with commas, quotes and line breaks: CSV records spanning lines.
+      cogvlm_caption: i % 3 === 0 ? `a photo, number ${i}\nwith "quotes"` : `photo ${i}`,
+      tags: 'tag',
+      width: 96,
+      height: 64,
+    }));
+    const expected = rows.map((row) => [`${row.id}.png`, row.cogvlm_caption.replace(/\s*\n\s*/g, ' ')]).sort();
+    const inputs = { parquet: join(work.path, 'split.parquet'), csv: join(work.path, 'split.csv'), ndjson: join(work.path, 'split.ndjson') };
+    await writeParquetRows(inputs.parquet, rows, 20); // row groups of 20, 20 and 10
+    await writeCsvRows(inputs.csv, rows);
+    await writeNdjsonRows(inputs.ndjson, rows);
+    for (const [format, input] of Object.entries(inputs)) {
+      const q = ['--redis', redis.url, '--queue', `split-${format}`];
+      const output = join(work.path, `split-${format}`);
+      const enqueued = await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '7']);
+      assert.equal(enqueued.code, 0, enqueued.stderr);
+      // Parquet windows stay inside row groups: 3 + 3 + 2 jobs; text: every 7 records.
+      assert.match(enqueued.stdout, /^8 jobs \(8 new\) of 50 rows/, `${format}: ${enqueued.stdout}`);
+      const worker = startWorker([...q, '--output', output, '--resolution', '32', '--exit-when-drained', '--log-every', '0']);
+      assert.equal((await worker.exited).code, 0);
+      assert.equal((await runCli(['finalize', ...q, '--output', output])).code, 0);
+      assert.deepEqual((await readMetadata(join(output, 'metadata.parquet'))).sort(), expected, `${format}: every row once, with its own caption`);
+    }
   });
 });
