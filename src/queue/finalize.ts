@@ -29,6 +29,7 @@ import { SampleIndex, type IndexedSample } from '../sinks/sample-index.js';
 import { removeStaleTemporaryFiles } from '../util/atomic-file.js';
 import { connectRedis, keysOf } from './connection.js';
 import { RedisState } from './redis-state.js';
+import { UNFINISHED_STATES } from './jobs.js';
 import { readSettings, type OutputSettings } from './settings.js';
 
 export interface FinalizeSetup {
@@ -48,9 +49,6 @@ export interface FinalizeOutcome {
   readonly samples: number;
   readonly removedFiles: number;
 }
-
-/** Jobs in these states may still store samples. */
-export const UNFINISHED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
 export class QueueNotDrained extends Error {
   override readonly name = 'QueueNotDrained';

@@ -20,6 +20,9 @@ import { HttpRangeFile, createInputAgent, isUrl, openHttpText, type HttpInputOpt
 import { CSV_PARSING } from '../sources/csv.js';
 import { openParquet, type RowRange } from '../sources/parquet.js';
 
+/** BullMQ states of a job that may still store samples: the queue has not drained while any is in one. */
+export const UNFINISHED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
+
 /** What one job says (BullMQ stores it as the job's data). */
 export interface JobData {
   readonly input: string;
