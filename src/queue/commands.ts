@@ -5,12 +5,13 @@
  * usage or input error, 75 not now (finalize before the queue drained), 130 and 143 after
  * SIGINT and SIGTERM.
  */
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_FATAL, EXIT_LOCKED, EXIT_ON_SIGNAL, EXIT_OK, EXIT_USAGE, buildCommand, columnsFrom, withColumnOptions, toPipelineOptions, type Flags } from '../cli.js';
 import { integer, seconds } from '../cli-values.js';
 import { UsageError, errorMessage } from '../errors.js';
 import { inferInputFormat, resolveOptions, type InputFormat } from '../options.js';
+import { writeFilesAtomically } from '../util/atomic-file.js';
 
 /** Runs a command's work, turning its errors into one line and an exit code. */
 async function guarded(work: () => Promise<number>): Promise<number> {
@@ -115,6 +116,11 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
       });
       const { totals } = outcome;
       process.stderr.write(`worker done: ${outcome.jobs} jobs, ${totals.rows} rows, ${totals.saved} saved, ${totals.failed} failed, ${totals.skipped} skipped\n`);
+      const summaryPath = options.report.summaryPath;
+      if (summaryPath !== undefined) {
+        const summary = { jobs: outcome.jobs, ...totals, interrupted: signal !== undefined };
+        await writeFilesAtomically(dirname(summaryPath), [[basename(summaryPath), `${JSON.stringify(summary, null, 2)}\n`]]);
+      }
       if (outcome.fatal !== undefined) throw outcome.fatal;
       return signal ? EXIT_ON_SIGNAL[signal] : EXIT_OK;
     } finally {
