@@ -21,6 +21,7 @@ import {
   type PipelineOptions,
   type PngFilter,
 } from './options.js';
+import { DEFAULT_DISALLOWED_ROBOTS_TAGS } from './fetch/robots.js';
 import { LockedError } from './state/lock.js';
 import { RESIZE_MODES, type ResizeMode } from './image/size-rule.js';
 import type { MetadataCoverage } from './sinks/sample-index.js';
@@ -52,6 +53,7 @@ export interface Flags {
   headersTimeout?: number;
   idleTimeout?: number;
   ignoreRobotsTag?: boolean;
+  disallowedRobotsTags?: string[];
   cdnResize?: boolean;
   cdnResizeHosts?: string[];
   maxBytes?: number;
@@ -119,7 +121,8 @@ export function buildCommand(): Command {
     .option('--patience <seconds>', 'how long a sample may keep being told to wait (429, 503) before it fails; waiting spends no --retries (default: 600)', seconds)
     .option('--retry-delay <seconds>', 'first backoff before a retry, doubled each time (default: 1)', seconds)
     .option('--user-agent <text>', `User-Agent header (default: "${DEFAULT_USER_AGENT}")`)
-    .option('--ignore-robots-tag', 'fetch images whose X-Robots-Tag says noai or noimageai (default: honour it)')
+    .option('--disallowed-robots-tags <tags>', `X-Robots-Tag directives that opt an image out, comma-separated, e.g. noai,noimageai,noindex,noimageindex (default: ${DEFAULT_DISALLOWED_ROBOTS_TAGS.join(',')})`, list)
+    .option('--ignore-robots-tag', 'fetch images whatever their X-Robots-Tag says (default: honour it)')
     .option('--cdn-resize', `ask imgix-style CDNs (${IMGIX_STYLE_HOSTS.join(', ')}) for an image scaled near the target: less bandwidth, the CDN's resampling`)
     .option('--cdn-resize-hosts <hosts>', 'hosts --cdn-resize applies to, comma-separated (implies --cdn-resize)', list)
     .addOption(
@@ -198,6 +201,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       headersTimeoutMs: flags.headersTimeout,
       idleTimeoutMs: flags.idleTimeout,
       respectRobotsTag: flags.ignoreRobotsTag ? false : undefined,
+      disallowedRobotsTags: flags.disallowedRobotsTags,
       cdnResizeHosts: flags.cdnResizeHosts ?? (flags.cdnResize ? IMGIX_STYLE_HOSTS : undefined),
       maxBytes: flags.maxBytes,
       retries: flags.retries,

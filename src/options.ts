@@ -11,6 +11,7 @@ import { RESIZE_MODES, type SizeFilters, type SizeRule } from './image/size-rule
 import type { SinkFactory } from './sinks/contract.js';
 import type { RowRange } from './sources/parquet.js';
 import { UsageError } from './errors.js';
+import { DEFAULT_DISALLOWED_ROBOTS_TAGS } from './fetch/robots.js';
 
 export type InputFormat = 'ndjson' | 'csv' | 'parquet';
 
@@ -68,8 +69,10 @@ export interface FetchOptions {
   /** The first backoff before a retry; each further retry doubles it (with jitter). */
   readonly retryDelayMs: number;
   readonly userAgent: string;
-  /** Honour `X-Robots-Tag: noai` / `noimageai`. */
+  /** Honour the X-Robots-Tag opt-out (false: `--ignore-robots-tag`). */
   readonly respectRobotsTag: boolean;
+  /** X-Robots-Tag directives that opt an image out, lower case (`noai`, `noimageai` by default). */
+  readonly disallowedRobotsTags: readonly string[];
   /** Ask imgix-style CDNs on these hosts for an image already scaled near the target. */
   readonly cdnResizeHosts: readonly string[];
 }
@@ -232,6 +235,7 @@ export function resolveOptions(given: PipelineOptions): Options {
       retryDelayMs: integer('--retry-delay', given.fetch?.retryDelayMs ?? 1000, 0, 3600_000),
       userAgent: given.fetch?.userAgent ?? DEFAULT_USER_AGENT,
       respectRobotsTag: given.fetch?.respectRobotsTag ?? true,
+      disallowedRobotsTags: (given.fetch?.disallowedRobotsTags ?? DEFAULT_DISALLOWED_ROBOTS_TAGS).map((tag) => tag.trim().toLowerCase()).filter(Boolean),
       cdnResizeHosts: [...(given.fetch?.cdnResizeHosts ?? [])].map((host) => host.toLowerCase()),
     },
     image: {

@@ -23,7 +23,7 @@ export const FAILURE_REASONS = {
   truncated: { transient: true, meaning: 'the body ended before its Content-Length' },
   connection_error: { transient: true, meaning: 'refused, reset, DNS' },
   redirect_loop: { transient: false, meaning: 'a redirect back to a URL already visited, or too many' },
-  robots_denied: { transient: false, meaning: 'X-Robots-Tag says noai or noimageai' },
+  robots_denied: { transient: false, meaning: 'X-Robots-Tag opts the image out (noai or noimageai by default; --disallowed-robots-tags)' },
   not_image: { transient: false, meaning: 'the bytes are not an image' },
   decode_error: { transient: false, meaning: 'a corrupt or truncated image' },
   too_many_pixels: { transient: false, meaning: 'the header declares more than --max-pixels' },

@@ -137,6 +137,18 @@ describe('retries, deadlines, redirects, opt-outs', () => {
     }
   });
 
+  test('--disallowed-robots-tags sets which directives opt an image out', async () => {
+    const urls = ['noindex/31', 'noai/32', 'otherbot%3A%20noindex/33', 'NoImageIndex/34'].map((path) => `${server.origin}/robots/${path}`);
+    const { results } = await run('robots-strict', urls, { disallowedRobotsTags: ['noindex', 'noimageindex'] });
+    assert.deepEqual(urls.map((url) => results.get(url)?.reason ?? results.get(url)?.status), ['robots_denied', 'saved', 'saved', 'robots_denied']);
+    assert.match(results.get(urls[0])?.detail ?? '', /X-Robots-Tag noindex/);
+    const cli = await runCli(['--output', join(work.path, 'robots-cli'), '--sink', 'null', '--disallowed-robots-tags', 'noindex', '--results', join(work.path, 'robots-cli.ndjson')], {
+      stdin: `${JSON.stringify({ id: 1, url: urls[0], cogvlm_caption: 'c' })}\n`,
+    });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.equal((await readResults(join(work.path, 'robots-cli.ndjson')))[0]?.reason, 'robots_denied');
+  });
+
   test('--ignore-robots-tag fetches opted-out images', async () => {
     const { results } = await run('robots-ignored', [`${server.origin}/robots/noai/ignored`], { respectRobotsTag: false });
     assert.equal(results.get(`${server.origin}/robots/noai/ignored`)?.status, 'saved');

@@ -84,6 +84,7 @@ function attemptSignal(timeoutMs: number, abandon: AbortSignal | undefined): { s
 
 async function attemptFetch(url: string, agent: Dispatcher, options: FetchOptions, deadline: AbortSignal): Promise<AttemptResult> {
   const agentTokens = [agentToken(options.userAgent)];
+  const denying = new Set(options.disallowedRobotsTags);
   const visited = new Set<string>();
   let current = url;
   for (;;) {
@@ -101,11 +102,11 @@ async function attemptFetch(url: string, agent: Dispatcher, options: FetchOption
     }
     const { statusCode, headers, body } = response;
 
-    if (options.respectRobotsTag) {
-      const denial = robotsDenial(headerValues(headers, 'x-robots-tag'), agentTokens);
+    if (options.respectRobotsTag && denying.size > 0) {
+      const denial = robotsDenial(headerValues(headers, 'x-robots-tag'), agentTokens, denying);
       if (denial) {
         discard(body);
-        return failure('robots_denied', `X-Robots-Tag ${denial}: the site opts this image out of AI training`, 0, statusCode);
+        return failure('robots_denied', `X-Robots-Tag ${denial}: the site opts this image out (--disallowed-robots-tags)`, 0, statusCode);
       }
     }
 

@@ -2,15 +2,16 @@
  * The X-Robots-Tag opt-out. A site may say `X-Robots-Tag: noai` (or `noimageai`) to keep
  * its images out of AI training sets, for every crawler or for one by name
  * (`X-Robots-Tag: photo-concept-pipeline: noai`). Checked on the response headers, before
- * the body is read, as img2dataset does.
+ * the body is read, as img2dataset does. Which directives mean "no" is the user's choice
+ * (`--disallowed-robots-tags`); these two are the default.
  */
-const DENYING_DIRECTIVES = new Set(['noai', 'noimageai']);
+export const DEFAULT_DISALLOWED_ROBOTS_TAGS: readonly string[] = ['noai', 'noimageai'];
 
 /**
  * The directive that opts this response out, or undefined. `agentTokens` are the names
  * this tool answers to (lower case): a directive scoped to another agent does not apply.
  */
-export function robotsDenial(headerValues: readonly string[], agentTokens: readonly string[]): string | undefined {
+export function robotsDenial(headerValues: readonly string[], agentTokens: readonly string[], denying: ReadonlySet<string>): string | undefined {
   for (const value of headerValues) {
     // One header line may hold several comma-separated directives; an agent prefix
     // ("name: a, b") scopes the directives after it on that line.
@@ -23,7 +24,7 @@ export function robotsDenial(headerValues: readonly string[], agentTokens: reado
         part = part.slice(colon + 1).trim();
         scoped = agent === '*' || agentTokens.includes(agent);
       }
-      if (scoped && DENYING_DIRECTIVES.has(part)) return part;
+      if (scoped && denying.has(part)) return part;
     }
   }
   return undefined;
