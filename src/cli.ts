@@ -45,6 +45,7 @@ export interface Flags {
   fallbackCaptionColumn: string;
   widthColumn: string;
   heightColumn: string;
+  verifyHashColumn?: string;
   concurrency?: number;
   perHostConcurrency?: number;
   rate?: number;
@@ -172,12 +173,21 @@ export function withColumnOptions(command: Command): Command {
     .addOption(column('caption', '--caption-column <name>', 'column holding the caption'))
     .addOption(column('fallbackCaption', '--fallback-caption-column <name>', 'caption used when the caption is null or empty'))
     .addOption(column('width', '--width-column <name>', 'column holding the original width (optional)'))
-    .addOption(column('height', '--height-column <name>', 'column holding the original height (optional)'));
+    .addOption(column('height', '--height-column <name>', 'column holding the original height (optional)'))
+    .option('--verify-hash-column <name>', "column holding each image's sha256 (hex): a sample whose fetched bytes differ fails as hash_mismatch (default: no check)");
 }
 
 /** The column flags' values as the input options want them. */
-export function columnsFrom(flags: Pick<Flags, 'idColumn' | 'urlColumn' | 'captionColumn' | 'fallbackCaptionColumn' | 'widthColumn' | 'heightColumn'>): ColumnNames {
-  return { id: flags.idColumn, url: flags.urlColumn, caption: flags.captionColumn, fallbackCaption: flags.fallbackCaptionColumn, width: flags.widthColumn, height: flags.heightColumn };
+export function columnsFrom(flags: Pick<Flags, 'idColumn' | 'urlColumn' | 'captionColumn' | 'fallbackCaptionColumn' | 'widthColumn' | 'heightColumn' | 'verifyHashColumn'>): ColumnNames {
+  return {
+    id: flags.idColumn,
+    url: flags.urlColumn,
+    caption: flags.captionColumn,
+    fallbackCaption: flags.fallbackCaptionColumn,
+    width: flags.widthColumn,
+    height: flags.heightColumn,
+    ...(flags.verifyHashColumn === undefined ? {} : { hash: flags.verifyHashColumn }),
+  };
 }
 
 export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): PipelineOptions {

@@ -22,6 +22,8 @@ export interface ColumnNames {
   readonly fallbackCaption: string;
   readonly width: string;
   readonly height: string;
+  /** A column holding the sha256 the fetched bytes must have (`--verify-hash-column`); none by default. */
+  readonly hash?: string;
 }
 
 export interface InputOptions {

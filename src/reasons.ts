@@ -23,6 +23,7 @@ export const FAILURE_REASONS = {
   truncated: { transient: true, meaning: 'the body ended before its Content-Length' },
   connection_error: { transient: true, meaning: 'refused, reset, DNS' },
   redirect_loop: { transient: false, meaning: 'a redirect back to a URL already visited, or too many' },
+  hash_mismatch: { transient: false, meaning: 'the fetched bytes do not have the sha256 the input gives (--verify-hash-column)' },
   robots_denied: { transient: false, meaning: 'X-Robots-Tag opts the image out (noai or noimageai by default; --disallowed-robots-tags)' },
   not_image: { transient: false, meaning: 'the bytes are not an image' },
   decode_error: { transient: false, meaning: 'a corrupt or truncated image' },

@@ -29,6 +29,8 @@ export interface Row extends RowRef {
   readonly height?: number;
   /** Every column of the source row, as read (BigInt values converted to strings). */
   readonly columns: Readonly<Record<string, unknown>>;
+  /** The sha256 (lower-case hex) the fetched bytes must have, from `--verify-hash-column`. */
+  readonly expectedSha256?: string;
 }
 
 export type SkipReason = 'already_saved' | 'failed_before' | 'duplicate_id';
@@ -60,6 +62,8 @@ export interface Fetched {
   readonly kind: 'fetched';
   readonly row: Row;
   readonly body: Buffer;
+  /** sha256 of the fetched bytes, before any re-encode. */
+  readonly originalSha256: string;
   readonly attempts: number;
   readonly bytesFetched: number;
   /** The original's size, when the CDN was asked for a scaled copy (`--cdn-resize`). */
@@ -76,6 +80,9 @@ export interface Encoded {
   readonly kind: 'encoded';
   readonly row: Row;
   readonly image: Buffer;
+  /** sha256 of `image`, and of the fetched bytes it was made from. */
+  readonly sha256: string;
+  readonly originalSha256: string;
   readonly format: StoredFormat;
   readonly width: number;
   readonly height: number;
@@ -92,6 +99,9 @@ export interface Saved {
   readonly height: number;
   /** Bytes the sink wrote for this sample. */
   readonly bytesWritten: number;
+  /** sha256 of the stored image, and of the fetched bytes. */
+  readonly sha256: string;
+  readonly originalSha256: string;
   readonly bytesFetched: number;
   readonly attempts: number;
 }

@@ -1,5 +1,6 @@
 // The handoff to the trainer: a dir output loads in SimpleTuner the first time, with no
 // edits, even after a kill -9, read the way SimpleTuner reads it (support/simpletuner.mjs).
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -206,8 +207,9 @@ describe('SimpleTuner reads the dir output', () => {
       metadataEveryMs: 0,
     });
     const image = await readFile(new URL('../examples/photos/storm.jpg', import.meta.url));
+    const hash = createHash('sha256').update(image).digest('hex');
     /** @type {import('../dist/sinks/contract.js').Sample} */
-    const sample = { id: 'h1', caption: 'c', image, format: 'heif', extension: 'heif', width: 1, height: 1, originalWidth: 1, originalHeight: 1, url: 'http://127.0.0.1/h1', row: {} };
+    const sample = { id: 'h1', caption: 'c', image, sha256: hash, originalSha256: hash, format: 'heif', extension: 'heif', width: 1, height: 1, originalWidth: 1, originalHeight: 1, url: 'http://127.0.0.1/h1', row: {} };
     await assert.rejects(sink.write(sample), (/** @type {any} */ error) => error.transient === false && /heif original cannot be opened by SimpleTuner/.test(error.message));
     await sink.write({ ...sample, id: 'j1', format: 'jpeg', extension: 'jpg' });
     await sink.close();

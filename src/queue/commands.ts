@@ -44,7 +44,7 @@ export async function enqueueCommand(argv: readonly string[]): Promise<number> {
     command.parse([...argv], { from: 'user' });
     const flags = command.opts<{
       redis: string; queue: string; input: string; inputFormat?: InputFormat; rowsPerJob?: number; timeout?: number;
-      idColumn: string; urlColumn: string; captionColumn: string; fallbackCaptionColumn: string; widthColumn: string; heightColumn: string;
+      idColumn: string; urlColumn: string; captionColumn: string; fallbackCaptionColumn: string; widthColumn: string; heightColumn: string; verifyHashColumn?: string;
     }>();
     const rowsPerJob = flags.rowsPerJob ?? 1000;
     if (rowsPerJob < 1) throw new UsageError('--rows-per-job must be at least 1');
@@ -59,7 +59,7 @@ export async function enqueueCommand(argv: readonly string[]): Promise<number> {
 }
 
 /** Run flags a worker does not take: its rows, and their columns, come from the jobs. */
-const ENQUEUE_ONLY = ['--input', '--rows', '--input-format', '--no-resume', '--id-column', '--url-column', '--caption-column', '--fallback-caption-column', '--width-column', '--height-column'];
+const ENQUEUE_ONLY = ['--input', '--rows', '--input-format', '--no-resume', '--id-column', '--url-column', '--caption-column', '--fallback-caption-column', '--width-column', '--height-column', '--verify-hash-column'];
 
 interface WorkerFlags extends Flags {
   redis: string;

@@ -18,6 +18,10 @@ export interface Sample {
   readonly caption: string;
   /** The encoded image file. */
   readonly image: Buffer;
+  /** sha256 of `image` (lower-case hex). */
+  readonly sha256: string;
+  /** sha256 of the bytes fetched, before any re-encode. */
+  readonly originalSha256: string;
   /** png, jpeg or webp; with `--resize none` and no `--format`, the fetched file's own format. */
   readonly format: StoredFormat;
   /** The usual file extension for `format`: png, jpg, webp (gif, tif, avif, heif for originals). */

@@ -1,5 +1,4 @@
 /** The per-sample metadata every built-in sink records, and its Parquet columns. */
-import { createHash } from 'node:crypto';
 import type { Sample } from './contract.js';
 import type { IndexedSample } from './sample-index.js';
 import type { ColumnType, ParquetRow } from './parquet-stream.js';
@@ -13,7 +12,8 @@ export function describeSample(sample: Sample, shard: number | null): IndexedSam
     height: sample.height,
     original_width: sample.originalWidth,
     original_height: sample.originalHeight,
-    sha256: createHash('sha256').update(sample.image).digest('hex'),
+    sha256: sample.sha256,
+    original_sha256: sample.originalSha256,
     url: sample.url,
     shard,
   };
@@ -32,10 +32,11 @@ export const METADATA_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
   ['original_width', 'int32'],
   ['original_height', 'int32'],
   ['sha256', 'utf8'],
+  ['original_sha256', 'utf8'],
   ['url', 'utf8'],
 ];
 
 export function metadataRow(sample: IndexedSample): ParquetRow {
-  const { filename, caption, width, height, original_width, original_height, sha256, url } = sample;
-  return { filename, caption, width, height, original_width, original_height, sha256, url };
+  const { filename, caption, width, height, original_width, original_height, sha256, original_sha256, url } = sample;
+  return { filename, caption, width, height, original_width, original_height, sha256, original_sha256, url };
 }

@@ -28,6 +28,8 @@ export interface IndexedSample {
   original_width: number;
   original_height: number;
   sha256: string;
+  /** sha256 of the fetched bytes; null for samples stored before it was recorded. */
+  original_sha256: string | null;
   url: string;
   shard: number | null;
 }
@@ -44,10 +46,10 @@ export interface MetadataCoverage {
 }
 
 /** A samples row as `COLUMNS` lists them. */
-type RawSample = [string, string, string, number, number, number, number, string, string, number | null];
+type RawSample = [string, string, string, number, number, number, number, string, string | null, string, number | null];
 
 const META_TABLE = 'CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID';
-const COLUMNS = 'id, filename, caption, width, height, original_width, original_height, sha256, url, shard';
+const COLUMNS = 'id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard';
 
 export class SampleIndex {
   readonly #db: DatabaseHandle;
@@ -70,9 +72,12 @@ export class SampleIndex {
       width INTEGER NOT NULL, height INTEGER NOT NULL, original_width INTEGER NOT NULL, original_height INTEGER NOT NULL,
       sha256 TEXT NOT NULL, url TEXT NOT NULL, shard INTEGER, committed INTEGER NOT NULL
     ) WITHOUT ROWID`);
+    // Added after the first release: an older index gains the column (null for its samples).
+    const known = (this.#db.prepare('SELECT name FROM pragma_table_info(?)').all('samples') as Array<{ name: string }>).map(({ name }) => name);
+    if (!known.includes('original_sha256')) this.#db.exec('ALTER TABLE samples ADD COLUMN original_sha256 TEXT');
     this.#db.exec(META_TABLE);
-    this.#put = this.#db.prepare(`INSERT OR REPLACE INTO samples VALUES
-      (@id, @filename, @caption, @width, @height, @original_width, @original_height, @sha256, @url, @shard, @committed)`);
+    this.#put = this.#db.prepare(`INSERT OR REPLACE INTO samples (${COLUMNS}, committed) VALUES
+      (@id, @filename, @caption, @width, @height, @original_width, @original_height, @sha256, @original_sha256, @url, @shard, @committed)`);
     this.#has = this.#db.prepare('SELECT id FROM samples WHERE id = ? AND committed = 1');
     // Rows as arrays: a refresh reads every sample, and arrays are lighter than objects.
     this.#page = this.#db.prepare(`SELECT ${COLUMNS} FROM samples WHERE committed = 1 AND id > ? ORDER BY id LIMIT ?`).raw(true) as Statement<[string, number], unknown[]>;
@@ -162,8 +167,8 @@ export class SampleIndex {
     let after = '';
     for (;;) {
       const page = this.#page.all(after, pageSize) as RawSample[];
-      for (const [id, filename, caption, width, height, original_width, original_height, sha256, url, shard] of page) {
-        yield { id, filename, caption, width, height, original_width, original_height, sha256, url, shard };
+      for (const [id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard] of page) {
+        yield { id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard };
       }
       if (page.length < pageSize) return;
       after = page[page.length - 1]![0];

@@ -36,6 +36,11 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
     caption,
     columns: plainColumns(record),
   };
+  if (columns.hash !== undefined) {
+    const expected = scalarText(record[columns.hash]);
+    // An empty cell asks for nothing; "sha256:" prefixes (as some manifests write) are dropped.
+    if (expected) row.expectedSha256 = expected.toLowerCase().replace(/^sha256:/, '');
+  }
   const width = positiveNumber(record[columns.width]);
   const height = positiveNumber(record[columns.height]);
   if (width !== undefined) row.width = width;

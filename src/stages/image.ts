@@ -6,6 +6,7 @@
 import { encodeImage } from '../image/encode.js';
 import type { ImageOptions } from '../options.js';
 import { failed, type Item } from '../types.js';
+import { sha256Hex } from '../util/sha256.js';
 import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
 
 export function imageStage(options: ImageOptions): AsyncTransform<Item, Item> {
@@ -16,7 +17,9 @@ export function imageStage(options: ImageOptions): AsyncTransform<Item, Item> {
     if (!result.ok) {
       return failed(row, result.reason, `row ${row.index} (id ${row.id}): ${row.url}: ${result.detail}`, { attempts, bytesFetched });
     }
-    return { kind: 'encoded', row, attempts, bytesFetched, ...withoutOk(result) };
+    // Hashed here, off the main thread, once for the sink's metadata and for --results.
+    const sha256 = await sha256Hex(result.image);
+    return { kind: 'encoded', row, attempts, bytesFetched, sha256, originalSha256: item.originalSha256, ...withoutOk(result) };
   }, { concurrency: options.concurrency });
 }
 

@@ -43,6 +43,9 @@ export interface ResultLine {
   width?: number;
   height?: number;
   bytes?: number;
+  /** sha256 of the stored image, and of the bytes fetched (before any re-encode). */
+  sha256?: string;
+  original_sha256?: string;
 }
 
 /** Failure messages printed per reason before the rest go only to --results. */
@@ -220,7 +223,16 @@ function toResultLine(outcome: Outcome): ResultLine {
   const base = { index: outcome.row.index, id: outcome.row.id ?? null, url: outcome.row.url ?? null };
   switch (outcome.kind) {
     case 'saved':
-      return { ...base, status: 'saved', attempts: outcome.attempts, width: outcome.width, height: outcome.height, bytes: outcome.bytesWritten };
+      return {
+        ...base,
+        status: 'saved',
+        attempts: outcome.attempts,
+        width: outcome.width,
+        height: outcome.height,
+        bytes: outcome.bytesWritten,
+        sha256: outcome.sha256,
+        original_sha256: outcome.originalSha256,
+      };
     case 'skipped':
       return { ...base, status: 'skipped', reason: outcome.reason, attempts: 0 };
     case 'failed':

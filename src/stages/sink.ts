@@ -33,7 +33,7 @@ export function sinkStage(sink: Sink, graceMs: number): AsyncTransform<Item, Ite
       const reason = (error as { transient?: unknown })?.transient === false ? 'sink_refused' : 'sink_error';
       return failed(row, reason, `row ${row.index} (id ${row.id}): sink ${reason === 'sink_refused' ? 'refused it' : 'failed'}: ${errorMessage(error)}`, { attempts, bytesFetched });
     }
-    return { kind: 'saved', row, width: item.width, height: item.height, bytesWritten, bytesFetched, attempts };
+    return { kind: 'saved', row, width: item.width, height: item.height, bytesWritten, bytesFetched, attempts, sha256: item.sha256, originalSha256: item.originalSha256 };
   }, { concurrency: sink.concurrency ?? 1 });
 }
 
@@ -59,6 +59,8 @@ function toSample(item: Encoded): Sample {
     id: item.row.id,
     caption: item.row.caption,
     image: item.image,
+    sha256: item.sha256,
+    originalSha256: item.originalSha256,
     format: item.format,
     extension: extensionOf(item.format),
     width: item.width,

@@ -129,6 +129,7 @@ export function checkColumns(found: readonly string[], columns: ColumnNames, nam
   const missing: string[] = [];
   if (!found.includes(columns.id)) missing.push(`"${columns.id}" (--id-column)`);
   if (!found.includes(columns.url)) missing.push(`"${columns.url}" (--url-column)`);
+  if (columns.hash !== undefined && !found.includes(columns.hash)) missing.push(`"${columns.hash}" (--verify-hash-column)`);
   if (!found.includes(columns.caption) && !found.includes(columns.fallbackCaption)) {
     missing.push(`"${columns.caption}" (--caption-column) or "${columns.fallbackCaption}" (--fallback-caption-column)`);
   }

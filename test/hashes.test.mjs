@@ -1,0 +1,84 @@
+// Hashes of what was downloaded: the sha256 of the fetched bytes next to the stored file's,
+// in --results and the metadata, and --verify-hash-column against hashes in the input.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { openAsBlob } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as arrow from 'apache-arrow';
+import { ParquetFile } from 'parquet-wasm';
+import { writeParquetRows } from '../dist/demo/dataset-files.js';
+import { PHOTOS, startTestCdn } from './support/cdn.mjs';
+import { readResults, runCli, tempDir } from './support/run.mjs';
+
+/** @param {Buffer} bytes */
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+describe('hashes', () => {
+  /** @type {Awaited<ReturnType<typeof startTestCdn>>} */
+  let cdn;
+  /** @type {Awaited<ReturnType<typeof tempDir>>} */
+  let work;
+  before(async () => {
+    cdn = await startTestCdn();
+    work = await tempDir();
+  });
+  after(async () => {
+    await cdn.close();
+    await work.cleanup();
+  });
+
+  it('--results and metadata.parquet carry the sha256 of the fetched bytes and of the stored file', async () => {
+    const output = join(work.path, 'recorded');
+    const results = join(work.path, 'recorded.ndjson');
+    const rows = ['aqua.jpg', 'drop.png'].map((name, i) => JSON.stringify({ id: `h${i}`, url: cdn.url(`/photos/${name}`), cogvlm_caption: name }));
+    const run = await runCli(['--output', output, '--resolution', '64', '--results', results], { stdin: `${rows.join('\n')}\n` });
+    assert.equal(run.code, 0, run.stderr);
+    const lines = await readResults(results);
+    const file = await ParquetFile.fromFile(await openAsBlob(join(output, 'metadata.parquet')));
+    const table = arrow.tableFromIPC((await file.read()).intoIPCStream());
+    const metadata = new Map(table.toArray().map((row) => [row.filename, row]));
+    for (const [i, name] of ['aqua.jpg', 'drop.png'].entries()) {
+      const line = lines.find((result) => result.id === `h${i}`);
+      const stored = await readFile(join(output, `h${i}.png`));
+      assert.equal(line?.original_sha256, sha256(await readFile(join(PHOTOS, name))), `${name}: the original's hash`);
+      assert.equal(line?.sha256, sha256(stored), `${name}: the stored file's hash`);
+      assert.equal(metadata.get(`h${i}.png`)?.original_sha256, line?.original_sha256);
+      assert.equal(metadata.get(`h${i}.png`)?.sha256, line?.sha256);
+    }
+  });
+
+  it('--verify-hash-column fails bytes that differ as hash_mismatch, for good; an empty cell asks for nothing', async () => {
+    const aqua = sha256(await readFile(join(PHOTOS, 'aqua.jpg')));
+    const input = join(work.path, 'hashed.parquet');
+    const rows = [
+      { id: 1, url: cdn.url('/photos/aqua.jpg'), cogvlm_caption: 'right hash', tags: aqua, width: 1, height: 1 },
+      { id: 2, url: cdn.url('/photos/wine.jpg'), cogvlm_caption: 'wrong hash', tags: `sha256:${aqua.toUpperCase()}`, width: 1, height: 1 },
+      { id: 3, url: cdn.url('/photos/storm.jpg'), cogvlm_caption: 'no hash', tags: null, width: 1, height: 1 },
+    ];
+    // The hash rides in the tags column here: a Parquet input reads only the columns it needs.
+    await writeParquetRows(input, rows);
+    const output = join(work.path, 'verified');
+    const results = join(work.path, 'verified.ndjson');
+    const args = ['--input', input, '--output', output, '--resolution', '64', '--verify-hash-column', 'tags', '--results', results];
+    const run = await runCli(args);
+    assert.equal(run.code, 0, run.stderr);
+    const byId = new Map((await readResults(results)).map((line) => [line.id, line]));
+    assert.equal(byId.get('1')?.status, 'saved');
+    assert.equal(byId.get('2')?.reason, 'hash_mismatch');
+    assert.match(byId.get('2')?.detail ?? '', /row 2 \(id 2\): .*wine\.jpg: the fetched bytes have sha256 [0-9a-f]{64}, the input says [0-9a-f]{64}$/);
+    assert.equal(byId.get('3')?.status, 'saved');
+    assert.match(run.stderr, /failed: hash_mismatch: row 2/);
+
+    // Permanent: the next run does not fetch it again.
+    const before = cdn.requests.get('/photos/wine.jpg');
+    const rerun = await runCli(args);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.equal(cdn.requests.get('/photos/wine.jpg'), before);
+
+    const missing = await runCli(['--input', input, '--output', join(work.path, 'missing'), '--verify-hash-column', 'sha']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^error: .*hashed\.parquet has no column "sha" \(--verify-hash-column\)/);
+  });
+});
