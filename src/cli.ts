@@ -93,6 +93,7 @@ export interface Flags {
   resume: boolean;
   maxAttempts?: number;
   retryFailed?: boolean;
+  dedupe?: 'url';
   grace?: number;
 }
 
@@ -159,6 +160,7 @@ export function buildCommand(): Command {
     .option('--no-resume', 'keep no state: fetch every row, even ones saved by an earlier run')
     .option('--max-attempts <n>', 'runs in which a transiently failing sample is tried, in total (default: 5)', integer)
     .option('--retry-failed', 'try every failed sample once more, permanent failures included')
+    .addOption(new Option('--dedupe <what>', 'url: skip a row whose URL was already saved under another id (reason duplicate_url)').choices(['url']))
     .option('--grace <seconds>', 'after SIGINT or SIGTERM, time for rows in flight to finish (default: 30)', seconds)
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -251,7 +253,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       logEveryMs: flags.logEvery,
       progressBar: flags.progress !== false && process.stderr.isTTY === true,
     }),
-    resume: defined({ enabled: flags.resume, maxAttempts: flags.maxAttempts, retryFailed: flags.retryFailed }),
+    resume: defined({ enabled: flags.resume, maxAttempts: flags.maxAttempts, retryFailed: flags.retryFailed, dedupeUrls: flags.dedupe === 'url' ? true : undefined }),
     ...(flags.grace === undefined ? {} : { graceMs: flags.grace }),
   };
 }

@@ -124,6 +124,8 @@ export interface ResumeOptions {
   readonly maxAttempts: number;
   /** Try every failed sample once more. */
   readonly retryFailed: boolean;
+  /** Skip a row whose URL was already saved under another id (`--dedupe url`). */
+  readonly dedupeUrls: boolean;
 }
 
 export interface Options {
@@ -213,6 +215,9 @@ export function resolveOptions(given: PipelineOptions): Options {
   oneOf('--png-filter', pngFilter, PNG_FILTERS);
   const chromaSubsampling = given.image?.chromaSubsampling ?? '4:2:0';
   oneOf('--chroma-subsampling', chromaSubsampling, CHROMA_SUBSAMPLINGS);
+  if (given.resume?.dedupeUrls && given.resume.enabled === false) {
+    throw new UsageError('--dedupe url needs the resume state (it remembers which URLs were saved): drop --no-resume');
+  }
   if (keepAlpha && imageFormat === 'jpeg') throw new UsageError('--keep-alpha needs --format png or webp: jpeg has no alpha');
 
   const options: Options = {
@@ -264,6 +269,7 @@ export function resolveOptions(given: PipelineOptions): Options {
       enabled: given.resume?.enabled ?? true,
       maxAttempts: integer('--max-attempts', given.resume?.maxAttempts ?? 5, 1, 1000),
       retryFailed: given.resume?.retryFailed ?? false,
+      dedupeUrls: given.resume?.dedupeUrls ?? false,
     },
     graceMs: integer('--grace', given.graceMs ?? 30_000, 0, 24 * 3600_000),
     sink: given.sink ?? 'dir',

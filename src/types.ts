@@ -33,7 +33,7 @@ export interface Row extends RowRef {
   readonly expectedSha256?: string;
 }
 
-export type SkipReason = 'already_saved' | 'failed_before' | 'duplicate_id';
+export type SkipReason = 'already_saved' | 'failed_before' | 'duplicate_id' | 'duplicate_url';
 
 /** A row not processed because the state says it needs nothing (resume). */
 export interface Skipped {

@@ -81,4 +81,23 @@ describe('hashes', () => {
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^error: .*hashed\.parquet has no column "sha" \(--verify-hash-column\)/);
   });
+
+  it('--dedupe url skips a row whose URL was saved under another id, and says so', async () => {
+    const output = join(work.path, 'dedupe');
+    const results = join(work.path, 'dedupe.ndjson');
+    const row = (id, name) => JSON.stringify({ id, url: cdn.url(`/photos/${name}?dedupe`), cogvlm_caption: id });
+    const first = await runCli(['--output', output, '--resolution', '64'], { stdin: `${row('a', 'otters.jpg')}\n` });
+    assert.equal(first.code, 0, first.stderr);
+    const args = ['--output', output, '--resolution', '64', '--dedupe', 'url', '--results', results];
+    const second = await runCli(args, { stdin: `${[row('b', 'otters.jpg'), row('c', 'spiral.jpg'), row('a', 'otters.jpg')].join('\n')}\n` });
+    assert.equal(second.code, 0, second.stderr);
+    const byId = new Map((await readResults(results)).map((line) => [line.id, line]));
+    assert.deepEqual([byId.get('b')?.reason, byId.get('c')?.status, byId.get('a')?.reason], ['duplicate_url', 'saved', 'already_saved']);
+    assert.equal(cdn.requests.get('/photos/otters.jpg?dedupe'), 1, 'the URL was fetched once, for its first id');
+    assert.match(second.stderr, /skipped \(.*duplicate_url 1/);
+
+    const stateless = await runCli(['--output', join(work.path, 'dedupe-stateless'), '--dedupe', 'url', '--no-resume'], { stdin: '' });
+    assert.equal(stateless.code, 2);
+    assert.match(stateless.stderr, /^error: --dedupe url needs the resume state/);
+  });
 });

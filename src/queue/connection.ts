@@ -49,6 +49,8 @@ export function keysOf(queue: string) {
     samples: `${prefix}samples`,
     /** Hash: saved, failed, and failed:{reason} counts of samples. */
     counts: `${prefix}counts`,
+    /** Hash: URL -> the id it was saved under (only with --dedupe url). */
+    urls: `${prefix}urls`,
     /** Counter: runs (job attempts) so far. */
     runs: `${prefix}runs`,
     /** Set: ids held by completed shards (WebDataset, Parquet sinks). */

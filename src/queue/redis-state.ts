@@ -17,10 +17,11 @@ import type { SharedShardLedger } from '../sinks/contract.js';
 import type { ResumeState, SampleState } from '../state/store.js';
 import type { QueueKeys } from './connection.js';
 
-/** KEYS: samples, counts. ARGV: id, run. */
+/** KEYS: samples, counts, urls. ARGV: id, run, url ('' when URLs are not kept). */
 const RECORD_SAVED = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], 'S|' .. ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[1]) end
 if not old then
   redis.call('HINCRBY', KEYS[2], 'saved', 1)
 elseif string.sub(old, 1, 1) == 'F' then
@@ -64,7 +65,7 @@ redis.call('HSET', KEYS[2], ARGV[1], done + 1)
 return done + 1`;
 
 interface Scripts {
-  pcpRecordSaved(samples: string, counts: string, id: string, run: number): Promise<number>;
+  pcpRecordSaved(samples: string, counts: string, urls: string, id: string, run: number, url: string): Promise<number>;
   pcpRecordFailed(samples: string, counts: string, id: string, reason: string, transient: number, run: number): Promise<number>;
   pcpCompleteShard(stored: string, shards: string, job: string, shard: number, ...ids: string[]): Promise<number>;
 }
@@ -79,9 +80,12 @@ export interface SharedCounts {
 export class RedisState implements ResumeState, SharedShardLedger {
   readonly #redis: Redis & Scripts;
   readonly #keys: QueueKeys;
+  readonly #keepUrls: boolean;
 
-  constructor(redis: Redis, keys: QueueKeys) {
-    redis.defineCommand('pcpRecordSaved', { numberOfKeys: 2, lua: RECORD_SAVED });
+  /** @param options.keepUrls record each saved sample's URL (`--dedupe url`; about 100 bytes a sample more) */
+  constructor(redis: Redis, keys: QueueKeys, options: { keepUrls?: boolean } = {}) {
+    this.#keepUrls = options.keepUrls ?? false;
+    redis.defineCommand('pcpRecordSaved', { numberOfKeys: 3, lua: RECORD_SAVED });
     redis.defineCommand('pcpRecordFailed', { numberOfKeys: 2, lua: RECORD_FAILED });
     redis.defineCommand('pcpCompleteShard', { numberOfKeys: 2, lua: COMPLETE_SHARD });
     this.#redis = redis as Redis & Scripts;
@@ -98,8 +102,12 @@ export class RedisState implements ResumeState, SharedShardLedger {
     return value === null ? undefined : parseState(value);
   }
 
-  async recordSaved(id: string, run: number): Promise<void> {
-    await this.#redis.pcpRecordSaved(this.#keys.samples, this.#keys.counts, id, run);
+  async recordSaved(id: string, run: number, _size: unknown, url: string): Promise<void> {
+    await this.#redis.pcpRecordSaved(this.#keys.samples, this.#keys.counts, this.#keys.urls, id, run, this.#keepUrls ? url : '');
+  }
+
+  async savedUnder(url: string): Promise<string | undefined> {
+    return (await this.#redis.hget(this.#keys.urls, url)) ?? undefined;
   }
 
   async recordFailed(id: string, run: number, reason: FailureReason): Promise<void> {

@@ -86,7 +86,7 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
     } catch (error) {
       throw new SinkError(`cannot create output folder ${options.output}: ${errorMessage(error)}`);
     }
-    const state = new RedisState(redis, keys);
+    const state = new RedisState(redis, keys, { keepUrls: options.resume.dedupeUrls });
     const limits = createSharedHostLimits(redis, keys, options.fetch);
     const fetcher = createFetcher(options.fetch, limits);
     const stopAll = new AbortController();

@@ -130,7 +130,7 @@ export class Recorder {
         counts.saved++;
         counts.bytesFetched += outcome.bytesFetched;
         counts.bytesWritten += outcome.bytesWritten;
-        recorded = state?.store.recordSaved(outcome.row.id, state.run, { width: outcome.width, height: outcome.height, bytes: outcome.bytesWritten });
+        recorded = state?.store.recordSaved(outcome.row.id, state.run, { width: outcome.width, height: outcome.height, bytes: outcome.bytesWritten }, outcome.row.url);
         break;
       case 'skipped':
         counts.skipped++;

@@ -3,7 +3,8 @@
  * request is made. Saved samples are skipped when the sink still holds them (a recorded
  * sample whose file is gone is fetched again); permanent failures are skipped; transient
  * ones are tried again until they have failed `maxAttempts` runs. `retryFailed` retries
- * every failed sample once more.
+ * every failed sample once more. With `dedupeUrls`, a row whose URL an earlier row saved
+ * under another id is skipped as `duplicate_url`.
  */
 import type { Sink } from '../sinks/contract.js';
 import type { ResumeState } from '../state/store.js';
@@ -14,6 +15,8 @@ export interface ResumeOptions {
   /** Runs a transiently failing sample is tried in, in total. */
   readonly maxAttempts: number;
   readonly retryFailed: boolean;
+  /** Skip a row whose URL is already saved under another id (`--dedupe url`). */
+  readonly dedupeUrls?: boolean;
 }
 
 /** Lookups are quick; a few at once hide the sink's `has` (a stat for the dir sink). */
@@ -25,12 +28,17 @@ export function resumeStage(store: ResumeState, run: number, sink: Sink, options
     const { row } = item;
     const skip = (reason: SkipReason): Item => ({ kind: 'skipped', row, reason });
     const state = await store.get(row.id);
-    if (!state) return item;
-    if (state.lastRun === run) return skip('duplicate_id');
-    if (state.status === 'saved') {
-      return !sink.has || (await sink.has(row.id)) ? skip('already_saved') : item;
+    if (state?.lastRun === run) return skip('duplicate_id');
+    if (state?.status === 'saved') {
+      // A recorded sample whose files are gone is fetched again.
+      if (!sink.has || (await sink.has(row.id))) return skip('already_saved');
+    } else if (state && !options.retryFailed && !(state.transient && state.failedRuns < options.maxAttempts)) {
+      return skip('failed_before');
     }
-    if (options.retryFailed) return item;
-    return state.transient && state.failedRuns < options.maxAttempts ? item : skip('failed_before');
+    if (options.dedupeUrls) {
+      const owner = await store.savedUnder(row.url);
+      if (owner !== undefined && owner !== row.id) return skip('duplicate_url');
+    }
+    return item;
   }, { concurrency: LOOKUPS_AT_ONCE });
 }

@@ -53,9 +53,11 @@ export interface StateSummary {
  */
 export interface ResumeState {
   get(id: string): SampleState | undefined | Promise<SampleState | undefined>;
-  recordSaved(id: string, run: number, size: { width: number; height: number; bytes: number }): void | Promise<void>;
+  recordSaved(id: string, run: number, size: { width: number; height: number; bytes: number }, url: string): void | Promise<void>;
   /** A failure never overwrites a saved sample. */
   recordFailed(id: string, run: number, reason: FailureReason): void | Promise<void>;
+  /** The id a sample from this URL was saved under, if any (`--dedupe url`). */
+  savedUnder(url: string): string | undefined | Promise<string | undefined>;
 }
 
 export class StateStore implements ResumeState {
@@ -63,6 +65,9 @@ export class StateStore implements ResumeState {
   readonly #get: Statement<[string], RawSample>;
   readonly #saved: Statement<[{ id: string; run: number; width: number; height: number; bytes: number }]>;
   readonly #failed: Statement<[{ id: string; reason: string; transient: number; run: number }]>;
+  readonly #savedUrl: Statement<[{ url: string; id: string }]>;
+  readonly #urlOwner: Statement<[string], { id: string }>;
+  readonly #recordSaved: (id: string, run: number, size: { width: number; height: number; bytes: number }, url: string) => void;
 
   private constructor(db: DatabaseHandle) {
     this.#db = db;
@@ -81,6 +86,12 @@ export class StateStore implements ResumeState {
          updated_at = datetime('now')
        WHERE status = 'failed'`,
     );
+    this.#savedUrl = db.prepare('INSERT OR IGNORE INTO urls (url, id) VALUES (@url, @id)');
+    this.#urlOwner = db.prepare('SELECT id FROM urls WHERE url = ?');
+    this.#recordSaved = db.transaction((id: string, run: number, size: { width: number; height: number; bytes: number }, url: string) => {
+      this.#saved.run({ id, run, ...size });
+      this.#savedUrl.run({ url, id });
+    });
   }
 
   /** Opens (creating if needed) the state of an output folder. */
@@ -100,6 +111,7 @@ export class StateStore implements ResumeState {
           width INTEGER, height INTEGER, bytes INTEGER,
           updated_at TEXT NOT NULL
         ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS urls (url TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS runs (
           run INTEGER PRIMARY KEY AUTOINCREMENT,
           pid INTEGER NOT NULL,
@@ -138,8 +150,14 @@ export class StateStore implements ResumeState {
     };
   }
 
-  recordSaved(id: string, run: number, size: { width: number; height: number; bytes: number }): void {
-    this.#write(() => this.#saved.run({ id, run, ...size }));
+  /** The sample and its URL in one transaction: the URL's first saved id keeps it. */
+  recordSaved(id: string, run: number, size: { width: number; height: number; bytes: number }, url: string): void {
+    this.#write(() => this.#recordSaved(id, run, size, url));
+  }
+
+
+  savedUnder(url: string): string | undefined {
+    return this.#urlOwner.get(url)?.id;
   }
 
   /** A failure never overwrites a saved sample (a duplicate row failing later, say). */
