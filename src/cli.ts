@@ -62,6 +62,8 @@ export interface Flags {
   patience?: number;
   retryDelay?: number;
   userAgent?: string;
+  proxy?: string;
+  insecure?: boolean;
   resize?: ResizeMode;
   resolution?: number;
   megapixels?: number;
@@ -122,6 +124,8 @@ export function buildCommand(): Command {
     .option('--retries <n>', 'extra attempts after a timeout, reset, 5xx or short body (default: 3)', integer)
     .option('--patience <seconds>', 'how long a sample may keep being told to wait (429, 503) before it fails; waiting spends no --retries (default: 600)', seconds)
     .option('--retry-delay <seconds>', 'first backoff before a retry, doubled each time (default: 1)', seconds)
+    .option('--proxy <url>', 'fetch through this HTTP proxy (default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY, when set)')
+    .option('--insecure', 'accept any TLS certificate (hosts with broken chains); anyone on the path could then change the images (default: check)')
     .option('--user-agent <text>', `User-Agent header (default: "${DEFAULT_USER_AGENT}")`)
     .option('--disallowed-robots-tags <tags>', `X-Robots-Tag directives that opt an image out, comma-separated, e.g. noai,noimageai,noindex,noimageindex (default: ${DEFAULT_DISALLOWED_ROBOTS_TAGS.join(',')})`, list)
     .option('--ignore-robots-tag', 'fetch images whatever their X-Robots-Tag says (default: honour it)')
@@ -220,6 +224,8 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       patienceMs: flags.patience,
       retryDelayMs: flags.retryDelay,
       userAgent: flags.userAgent,
+      proxy: flags.proxy,
+      insecure: flags.insecure,
     }),
     image: defined({
       resize: flags.resize,

@@ -77,6 +77,10 @@ export interface FetchOptions {
   readonly disallowedRobotsTags: readonly string[];
   /** Ask imgix-style CDNs on these hosts for an image already scaled near the target. */
   readonly cdnResizeHosts: readonly string[];
+  /** `--proxy`: fetch through this proxy; otherwise HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply. */
+  readonly proxy?: string;
+  /** `--insecure`: accept any TLS certificate. */
+  readonly insecure: boolean;
 }
 
 export interface ImageOptions extends SizeRule, SizeFilters {
@@ -244,6 +248,8 @@ export function resolveOptions(given: PipelineOptions): Options {
       respectRobotsTag: given.fetch?.respectRobotsTag ?? true,
       disallowedRobotsTags: (given.fetch?.disallowedRobotsTags ?? DEFAULT_DISALLOWED_ROBOTS_TAGS).map((tag) => tag.trim().toLowerCase()).filter(Boolean),
       cdnResizeHosts: [...(given.fetch?.cdnResizeHosts ?? [])].map((host) => host.toLowerCase()),
+      ...(given.fetch?.proxy === undefined ? {} : { proxy: proxyUrl(given.fetch.proxy) }),
+      insecure: given.fetch?.insecure ?? false,
     },
     image: {
       resize,
@@ -287,6 +293,13 @@ export function resolveOptions(given: PipelineOptions): Options {
     },
   };
   return deepFreeze(options);
+}
+
+function proxyUrl(value: string): string {
+  if (!URL.canParse(value) || !/^https?:$/.test(new URL(value).protocol)) {
+    throw new UsageError(`--proxy must be an http:// or https:// URL, e.g. http://proxy.example:3128, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 function rowRange(rows: RowRange): RowRange {

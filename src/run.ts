@@ -16,6 +16,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SinkError, errorMessage } from './errors.js';
 import { createRequestPlanner } from './fetch/cdn-resize.js';
+import { connectionNotes } from './fetch/dispatcher.js';
 import { createFetcher, type Fetcher } from './fetch/fetcher.js';
 import { resolveOptions, type Options, type PipelineOptions } from './options.js';
 import { barProgress, logProgress, silentProgress, type ProgressReporter } from './report/progress.js';
@@ -122,6 +123,8 @@ export async function runRows(options: Options, source: RowSource, context: RunC
   const progress = chooseProgress(options, hooks);
   const log = (message: string) => progress.log(message);
   const { fetcher, state } = context;
+  // A worker says it once when it starts, not for every job.
+  if (!context.shared) for (const note of connectionNotes(options.fetch)) log(note);
 
   // Shutdown: `stop` ends reading; `abandon` fires after the grace period and ends the
   // fetches still in flight.

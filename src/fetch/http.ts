@@ -13,11 +13,12 @@
  * Every response body is read to the end, dumped or destroyed: an unread undici body
  * holds its socket forever.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { FetchOptions } from '../options.js';
 import type { FailureReason } from '../types.js';
 import { errorMessage } from '../errors.js';
 import { isTransient } from '../reasons.js';
+import { createDispatcher } from './dispatcher.js';
 import { agentToken, robotsDenial } from './robots.js';
 import { describeHead, sniffImage, SNIFF_BYTES } from './sniff.js';
 
@@ -39,14 +40,8 @@ export type AttemptResult =
       readonly bytesReceived: number;
     };
 
-export function createAgent(options: FetchOptions): Agent {
-  return new Agent({
-    keepAliveTimeout: 10_000,
-    keepAliveMaxTimeout: 60_000,
-    connect: { timeout: options.connectTimeoutMs },
-    headersTimeout: options.headersTimeoutMs,
-    bodyTimeout: options.idleTimeoutMs,
-  });
+export function createAgent(options: FetchOptions): Dispatcher {
+  return createDispatcher(options, { timeoutMs: 10_000, maxTimeoutMs: 60_000 });
 }
 
 /**
@@ -305,7 +300,8 @@ function describeError(error: unknown, deadline: AbortSignal, options: FetchOpti
     case 'UND_ERR_BODY_TIMEOUT':
       return `body stalled for --idle-timeout ${options.idleTimeoutMs / 1000} s${progress}`;
   }
-  return `${errorMessage(error)}${code ? ` (${code})` : ''}${progress}`;
+  const hint = code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code) ? '; --insecure skips certificate checks' : '';
+  return `${errorMessage(error)}${code ? ` (${code})` : ''}${progress}${hint}`;
 }
 
 function headerValues(headers: Dispatcher.ResponseData['headers'], name: string): string[] {

@@ -23,6 +23,7 @@ import { hostname } from 'node:os';
 import { Queue, Worker, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { SinkError, UsageError, errorMessage } from '../errors.js';
+import { connectionNotes } from '../fetch/dispatcher.js';
 import { createFetcher } from '../fetch/fetcher.js';
 import type { Options } from '../options.js';
 import { runRows } from '../run.js';
@@ -86,6 +87,7 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
     } catch (error) {
       throw new SinkError(`cannot create output folder ${options.output}: ${errorMessage(error)}`);
     }
+    for (const note of connectionNotes(options.fetch)) log(note);
     const state = new RedisState(redis, keys, { keepUrls: options.resume.dedupeUrls });
     const limits = createSharedHostLimits(redis, keys, options.fetch);
     const fetcher = createFetcher(options.fetch, limits);

@@ -12,18 +12,16 @@
  */
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { createDispatcher, type ConnectionOptions } from '../fetch/dispatcher.js';
 import { errorMessage } from '../errors.js';
 import { backoffMs } from '../fetch/fetcher.js';
 import { isTransient } from '../reasons.js';
 
-/** What reading input over HTTP needs of the fetch settings. */
-export interface HttpInputOptions {
+/** What reading input over HTTP needs of the fetch settings (proxy and TLS included). */
+export interface HttpInputOptions extends ConnectionOptions {
   readonly userAgent: string;
   readonly timeoutMs: number;
-  readonly connectTimeoutMs: number;
-  readonly headersTimeoutMs: number;
-  readonly idleTimeoutMs: number;
   readonly retries: number;
   readonly retryDelayMs: number;
 }
@@ -37,8 +35,8 @@ export class HttpInputError extends Error {
   override readonly name = 'HttpInputError';
 }
 
-export function createInputAgent(options: HttpInputOptions): Agent {
-  return new Agent({ connect: { timeout: options.connectTimeoutMs }, headersTimeout: options.headersTimeoutMs, bodyTimeout: options.idleTimeoutMs });
+export function createInputAgent(options: HttpInputOptions): Dispatcher {
+  return createDispatcher(options);
 }
 
 /** A remote file read by byte ranges, shaped like the Blob parquet-wasm reads files through. */

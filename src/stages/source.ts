@@ -13,7 +13,7 @@ import { readNdjson, type NumberedRecord } from '../sources/ndjson.js';
 import { normalizeRecord } from '../sources/normalize.js';
 import { openParquet, type ParquetBytes, type RowRange } from '../sources/parquet.js';
 import { HttpInputError, HttpRangeFile, createInputAgent, isUrl, openHttpText, type HttpInputOptions } from '../sources/http-input.js';
-import type { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Failed, Item } from '../types.js';
 
 export interface RowSource {
@@ -93,7 +93,7 @@ async function* withinRows(records: AsyncIterable<Entry>, rows: RowRange | undef
   }
 }
 
-async function* closing<T>(items: AsyncIterable<T>, agent: Agent | undefined): AsyncGenerator<T> {
+async function* closing<T>(items: AsyncIterable<T>, agent: Dispatcher | undefined): AsyncGenerator<T> {
   try {
     yield* items;
   } finally {

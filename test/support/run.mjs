@@ -9,12 +9,12 @@ export const CLI = new URL('../../dist/pipeline.js', import.meta.url).pathname;
 /**
  * Runs `node dist/pipeline.js ...args`, optionally feeding `stdin`.
  * @param {string[]} args
- * @param {{ stdin?: string | Buffer, cwd?: string }} [options]
+ * @param {{ stdin?: string | Buffer, cwd?: string, env?: NodeJS.ProcessEnv }} [options]
  * @returns {Promise<{ code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }>}
  */
 export function runCli(args, options = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
