@@ -86,6 +86,7 @@ export interface Flags {
   samplesPerShard?: number;
   dataloaderRoot?: string;
   metadataEvery?: number;
+  subfolders?: number;
   results?: string;
   summary?: string;
   metricsFile?: string;
@@ -154,6 +155,7 @@ export function buildCommand(): Command {
     .option('--sink <name|module>', 'where samples go: dir (SimpleTuner folder), webdataset (tar shards), parquet (shards), null, or a sink module path or package', 'dir')
     .option('--samples-per-shard <n>', 'samples per shard for webdataset and parquet (default: 1000)', integer)
     .option('--dataloader-root <path>', 'dir sink: absolute path the output folder will have where SimpleTuner reads it, for simpletuner-dataloader.json (default: the output folder)')
+    .option('--subfolders <n>', 'dir sink: spread files over N folders (000 to N-1, by a hash of the id) so none holds a million; 0 keeps one flat folder (default: 0)', integer)
     .option('--metadata-every <seconds>', 'dir sink: refresh metadata.parquet and the dataloader config this often during a run, 0 for only at the end (default: 300)', seconds)
     .option('--results <file>', 'write one NDJSON line per row: id, url, status, reason, size')
     .option('--summary <file>', 'write the run summary as JSON')
@@ -251,6 +253,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
     ...(flags.samplesPerShard === undefined ? {} : { samplesPerShard: flags.samplesPerShard }),
     ...(flags.dataloaderRoot === undefined ? {} : { dataloaderRoot: flags.dataloaderRoot }),
     ...(flags.metadataEvery === undefined ? {} : { metadataEveryMs: flags.metadataEvery }),
+    ...(flags.subfolders === undefined ? {} : { subfolders: flags.subfolders }),
     report: defined({
       resultsPath: flags.results,
       summaryPath: flags.summary,

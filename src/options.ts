@@ -151,6 +151,8 @@ export interface Options {
   readonly dataloaderRoot?: string;
   /** How often the dataset-wide files (metadata.parquet) are refreshed during a run; 0: at the end only. */
   readonly metadataEveryMs: number;
+  /** dir sink: spread sample files over this many folders; 0 keeps them in the output folder. */
+  readonly subfolders: number;
   readonly report: ReportOptions;
 }
 
@@ -283,6 +285,7 @@ export function resolveOptions(given: PipelineOptions): Options {
     output: given.output,
     ...(given.dataloaderRoot === undefined ? {} : { dataloaderRoot: absolutePath('--dataloader-root', given.dataloaderRoot) }),
     metadataEveryMs: integer('--metadata-every', given.metadataEveryMs ?? 300_000, 0, 24 * 3600_000),
+    subfolders: integer('--subfolders', given.subfolders ?? 0, 0, 1_000_000),
     report: {
       ...(given.report?.resultsPath === undefined ? {} : { resultsPath: given.report.resultsPath }),
       ...(given.report?.summaryPath === undefined ? {} : { summaryPath: given.report.summaryPath }),

@@ -150,6 +150,7 @@ export async function runRows(options: Options, source: RowSource, context: RunC
       sizeRule: options.image,
       datasetRoot: options.dataloaderRoot ?? resolve(options.output),
       metadataEveryMs: options.metadataEveryMs,
+      subfolders: options.subfolders,
       ...(context.shared ? { shared: context.shared } : {}),
     });
     recorder = await Recorder.open({

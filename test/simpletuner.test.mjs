@@ -44,11 +44,11 @@ function photoRow(id, i, delayMs) {
  * beside it.
  * @param {string} output @param {string[]} savedIds
  */
-async function assertTrainsOnEverySavedImage(output, savedIds) {
+async function assertTrainsOnEverySavedImage(output, savedIds, where = (/** @type {string} */ id) => `${id}.png`) {
   const { samples, skipped } = await loadLikeSimpleTuner(join(output, 'simpletuner-dataloader.json'));
   assert.deepEqual(skipped, { metadata_missing: [], too_small: [], missing_caption: [] }, 'no image on disk is skipped');
   const trained = [...samples.keys()].map((path) => path.slice(output.length + 1)).sort();
-  assert.deepEqual(trained, savedIds.map((id) => `${id}.png`).sort(), 'every saved image, and nothing else');
+  assert.deepEqual(trained, savedIds.map(where).sort(), 'every saved image, and nothing else');
   for (const [path, sample] of samples) {
     const header = await sharp(path).metadata();
     assert.deepEqual([sample.width, sample.height], [header.width, header.height], `${path}: metadata size is the file's`);
@@ -190,6 +190,30 @@ describe('SimpleTuner reads the dir output', () => {
     const relative = await runCli(['--input', input, '--output', join(work.path, 'rel'), '--dataloader-root', 'datasets/photos']);
     assert.equal(relative.code, 2);
     assert.match(relative.stderr, /^error: --dataloader-root must be an absolute path/m);
+  });
+
+  test('--subfolders spreads the files over folders; SimpleTuner finds every one, and resume does too', async () => {
+    const output = join(work.path, 'subfolders');
+    const ids = Array.from({ length: 12 }, (_, i) => `sub${i}`);
+    const input = await ndjson('subfolders', ids.map((id, i) => photoRow(id, i, 0)));
+    const args = ['--input', input, '--output', output, '--resolution', '64', '--subfolders', '4'];
+    const first = await runCli(args);
+    assert.equal(first.code, 0, first.stderr);
+    const folders = (await readdir(output, { withFileTypes: true })).filter((entry) => entry.isDirectory() && !entry.name.startsWith('.')).map((entry) => entry.name).sort();
+    assert.ok(folders.length > 1 && folders.every((name) => ['000', '001', '002', '003'].includes(name)), `folders ${folders.join(' ')}`);
+    assert.deepEqual((await readdir(output)).filter((name) => name.endsWith('.png') || name.endsWith('.txt')), [], 'no sample file in the output folder itself');
+    const folderOf = new Map();
+    for (const folder of folders) for (const name of await readdir(join(output, folder))) folderOf.set(name.replace(/\.(png|txt)$/, ''), folder);
+    await assertTrainsOnEverySavedImage(output, ids, (id) => `${folderOf.get(id)}/${id}.png`);
+
+    const requests = ids.map((id, i) => server.requestsFor(`/photo/0/${PHOTO_FILES[i % PHOTO_FILES.length]}/${id}`));
+    const again = await runCli(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /12 skipped \(already_saved 12\)/);
+    assert.deepEqual(ids.map((id, i) => server.requestsFor(`/photo/0/${PHOTO_FILES[i % PHOTO_FILES.length]}/${id}`)), requests, 'nothing fetched again');
+    const other = await runCli([...args.slice(0, -1), '8']);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /was written with --subfolders 4; this run asks for 8/);
   });
 
   test('an original SimpleTuner cannot open is refused for good (sink_refused), not stored to be skipped silently', async () => {

@@ -25,8 +25,8 @@ import fixUtf8Stream from 'stream-chain/utils/fixUtf8Stream.js';
 import lines from 'stream-chain/utils/lines.js';
 import { UsageError } from '../errors.js';
 import { METADATA_PARTS_DIR, datasetFileWriter } from '../sinks/dir.js';
+import { DirLayout, sampleFolders } from '../sinks/dir-layout.js';
 import { SampleIndex, type IndexedSample } from '../sinks/sample-index.js';
-import { removeStaleTemporaryFiles } from '../util/atomic-file.js';
 import { connectRedis, keysOf } from './connection.js';
 import { RedisState } from './redis-state.js';
 import { UNFINISHED_STATES } from './jobs.js';
@@ -67,7 +67,7 @@ export async function finalize(setup: FinalizeSetup): Promise<FinalizeOutcome> {
       throw new QueueNotDrained(`queue ${setup.queue} still has ${unfinished} job(s) waiting or running: finalize when it has drained (see status), or pass --force`);
     }
     const state = new RedisState(redis, keys);
-    let removedFiles = await removeStaleTemporaryFiles(setup.output, true);
+    let removedFiles = await new DirLayout(setup.output, settings.subfolders, 'original').removeStaleTemporaryFiles(true);
     let samples: number;
     if (settings.sink === 'dir') {
       const merged = await mergeMetadata(setup, settings, state);
@@ -134,13 +134,15 @@ function parseLine(line: string): IndexedSample | undefined {
 /** The files a dir sink writes per sample: its caption and its image. */
 const SAMPLE_FILE = /^(?!\.)(.+)\.(txt|png|jpg|webp|gif|tif|avif|heif)$/;
 
-/** Captions and images of samples the state does not record saved. */
+/** Captions and images of samples the state does not record saved (in the output and its --subfolders). */
 async function removeUnrecorded(output: string, state: RedisState): Promise<number> {
   const byId = new Map<string, string[]>();
-  for (const name of await readdir(output)) {
-    const id = SAMPLE_FILE.exec(name)?.[1];
-    if (id === undefined) continue;
-    byId.set(id, [...(byId.get(id) ?? []), name]);
+  for (const folder of ['', ...(await sampleFolders(output))]) {
+    for (const name of await readdir(join(output, folder))) {
+      const id = SAMPLE_FILE.exec(name)?.[1];
+      if (id === undefined) continue;
+      byId.set(id, [...(byId.get(id) ?? []), join(folder, name)]);
+    }
   }
   let removed = 0;
   const ids = [...byId.keys()];

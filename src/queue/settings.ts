@@ -20,12 +20,14 @@ export interface OutputSettings {
   readonly samplesPerShard: number;
   /** `--dedupe url`: every worker must keep URLs, or one would miss what another saved. */
   readonly dedupeUrls: boolean;
+  /** `--subfolders`: where a sample's files are follows from it. */
+  readonly subfolders: number;
 }
 
 export function outputSettings(options: Options): OutputSettings {
   if (typeof options.sink !== 'string') throw new UsageError('a queue worker needs a sink given by name or module path');
   const { format, resize, resolution, megapixels, round, upscale } = options.image;
-  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard, dedupeUrls: options.resume.dedupeUrls };
+  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard, dedupeUrls: options.resume.dedupeUrls, subfolders: options.subfolders };
 }
 
 /** Records `settings` for the queue, or checks them against what the first worker recorded. */
@@ -35,7 +37,7 @@ export async function agreeOnSettings(redis: Redis, keys: QueueKeys, queue: stri
   const differing = recorded ? Object.keys(settings).filter((key) => recorded[key as keyof OutputSettings] !== settings[key as keyof OutputSettings]) : [];
   if (recorded && differing.length > 0) {
     const what = differing.map((key) => `${key} ${JSON.stringify(recorded[key as keyof OutputSettings])} (this worker: ${JSON.stringify(settings[key as keyof OutputSettings])})`);
-    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale, --samples-per-shard and --dedupe`);
+    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale, --samples-per-shard, --dedupe and --subfolders`);
   }
 }
 

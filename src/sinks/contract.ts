@@ -80,6 +80,8 @@ export interface SinkContext {
   readonly datasetRoot: string;
   /** How often a sink that keeps dataset-wide files refreshes them during a run, in ms; 0: at close only. */
   readonly metadataEveryMs: number;
+  /** `--subfolders`: spread sample files over this many folders (0 or absent: all in the output folder). */
+  readonly subfolders?: number;
   /** Set when many workers write this output at once (the `worker` command); see SharedOutput. */
   readonly shared?: SharedOutput;
 }

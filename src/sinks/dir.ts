@@ -16,19 +16,18 @@
  */
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage, writeError } from '../errors.js';
+import { UsageError, errorMessage, writeError } from '../errors.js';
 import { STATE_DIR } from '../state/store.js';
-import { extensionOf } from '../image/encode.js';
-import type { ImageFormat, StoredFormat } from '../types.js';
-import { removeStaleTemporaryFiles, writeFilesAtomically } from '../util/atomic-file.js';
+import type { StoredFormat } from '../types.js';
+import { writeFilesAtomically } from '../util/atomic-file.js';
 import { exists } from '../util/exists.js';
 import { SampleRefused, type Sample, type SharedOutput, type Sink, type SinkContext, type SinkFactory } from './contract.js';
 import { METADATA_COLUMNS, describeSample, metadataRow } from './metadata.js';
 import { ParquetStreamWriter } from './parquet-stream.js';
+import { DirLayout } from './dir-layout.js';
 import { SampleIndex, type IndexedSample } from './sample-index.js';
 import { DATALOADER_FILE, simpleTunerConfig } from './simpletuner.js';
 
-const ORIGINAL_EXTENSIONS = ['jpg', 'png', 'webp', 'gif', 'tif', 'avif', 'heif'];
 const METADATA_ROW_GROUP = 2_000;
 export const METADATA_FILE = 'metadata.parquet';
 
@@ -40,13 +39,21 @@ export const METADATA_FILE = 'metadata.parquet';
 const TRAINER_CANNOT_OPEN: ReadonlySet<StoredFormat> = new Set(['heif']);
 
 export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
-  if (context.shared) return createSharedDirSink(context, context.shared);
-  const { output, format, log } = context;
-  const removed = await removeStaleTemporaryFiles(output);
+  const subfolders = context.subfolders ?? 0;
+  const layout = new DirLayout(context.output, subfolders, context.format);
+  if (context.shared) return createSharedDirSink(context, context.shared, layout);
+  const { output, log } = context;
+  const removed = await layout.removeStaleTemporaryFiles();
   if (removed > 0) log(`removed ${removed} temporary file(s) left by an earlier run`);
   const index = new SampleIndex(output, 'dir');
   const datasetFiles = datasetFileWriter(index, context);
   try {
+    // The folder of a sample follows from --subfolders: another value would not find what is stored.
+    const recorded = index.setting('subfolders') ?? (index.storedSizes() ? '0' : undefined);
+    if (recorded !== undefined && recorded !== String(subfolders)) {
+      throw new UsageError(`${output} was written with --subfolders ${recorded}; this run asks for ${subfolders}: use the same value (or a new output folder)`);
+    }
+    index.recordSetting('subfolders', String(subfolders));
     if (index.metadataStale) {
       log(`bringing ${METADATA_FILE} up to date: an earlier run stopped before writing it`);
       await datasetFiles.refresh();
@@ -60,11 +67,12 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
   return {
     concurrency: WRITES_AT_ONCE,
     async has(id) {
-      return index.has(id) && (await filesPresent(output, format, id));
+      return index.has(id) && (await layout.holds(id));
     },
     async write(sample) {
-      const bytesWritten = await writeSampleFiles(output, sample);
-      index.put(describeSample(sample, null), true);
+      refuseUnreadable(sample);
+      const bytesWritten = await layout.write(sample);
+      index.put(describeStored(sample, layout), true);
       return { bytesWritten };
     },
     async close() {
@@ -81,24 +89,15 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
 /** Writes are small and independent; a few at once keep the disk busy. */
 const WRITES_AT_ONCE = 8;
 
-/** The caption, then the image, each renamed into place whole. */
-async function writeSampleFiles(output: string, sample: Sample): Promise<number> {
+function refuseUnreadable(sample: Sample): void {
   if (TRAINER_CANNOT_OPEN.has(sample.format)) {
     throw new SampleRefused(`a ${sample.format} original cannot be opened by SimpleTuner (Pillow has no ${sample.format} reader); store it re-encoded with --format png, jpeg or webp`);
   }
-  return writeFilesAtomically(output, [
-    [`${sample.id}.txt`, sample.caption],
-    [`${sample.id}.${sample.extension}`, sample.image],
-  ]);
 }
 
-/** Whether the sample's caption and image are both on disk. */
-async function filesPresent(output: string, format: ImageFormat | 'original', id: string): Promise<boolean> {
-  const isFile = (name: string) => exists(join(output, name));
-  // An original keeps its own format, so any image extension will do then.
-  const images = format === 'original' ? ORIGINAL_EXTENSIONS.map((extension) => `${id}.${extension}`) : [`${id}.${extensionOf(format)}`];
-  const [caption, ...found] = await Promise.all([isFile(`${id}.txt`), ...images.map(isFile)]);
-  return caption === true && found.includes(true);
+/** The sample's metadata, its filename the path relative to the output. */
+function describeStored(sample: Sample, layout: DirLayout): IndexedSample {
+  return { ...describeSample(sample, null), filename: layout.relative(sample.id, sample.extension) };
 }
 
 /** Where workers keep the metadata of what each attempt at a job stored, until `finalize`. */
@@ -113,19 +112,20 @@ export const METADATA_PARTS_DIR = join(STATE_DIR, 'metadata-parts');
  * has its line; a sample stored twice (its worker died before recording it) has two, and
  * `finalize` keeps one. `finalize` merges the parts into metadata.parquet and the config.
  */
-async function createSharedDirSink(context: SinkContext, shared: SharedOutput): Promise<Sink> {
+async function createSharedDirSink(context: SinkContext, shared: SharedOutput, layout: DirLayout): Promise<Sink> {
   const folder = join(context.output, METADATA_PARTS_DIR);
   await mkdir(folder, { recursive: true });
   const path = join(folder, `${shared.job}.${shared.attempt}.ndjson`);
   const part = await open(path, 'a').catch((error: unknown) => Promise.reject(writeError(path, error)));
   return {
     concurrency: WRITES_AT_ONCE,
-    has: (id) => filesPresent(context.output, context.format, id),
+    has: (id) => layout.holds(id),
     async write(sample) {
-      const bytesWritten = await writeSampleFiles(context.output, sample);
+      refuseUnreadable(sample);
+      const bytesWritten = await layout.write(sample);
       // One write per line, appended (O_APPEND): lines never interleave, and a kill
       // mid-line leaves a broken last line that finalize skips.
-      await part.write(`${JSON.stringify(describeSample(sample, null))}\n`).catch((error: unknown) => Promise.reject(writeError(path, error)));
+      await part.write(`${JSON.stringify(describeStored(sample, layout))}\n`).catch((error: unknown) => Promise.reject(writeError(path, error)));
       return { bytesWritten };
     },
     async close() {

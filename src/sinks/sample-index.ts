@@ -118,6 +118,15 @@ export class SampleIndex {
     return rows;
   }
 
+  /** A setting the sink recorded about this output (e.g. `subfolders`), or undefined. */
+  setting(key: string): string | undefined {
+    return (this.#db.prepare('SELECT value FROM meta WHERE key = ?').get(`setting:${key}`) as { value: string } | undefined)?.value;
+  }
+
+  recordSetting(key: string, value: string): void {
+    this.#write(() => this.#setMeta.run(`setting:${key}`, value));
+  }
+
   /** The smallest stored image (for the trainer's size settings); undefined when none is stored. */
   storedSizes(): { minSide: number; minArea: number } | undefined {
     const row = this.#db
