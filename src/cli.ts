@@ -64,6 +64,7 @@ export interface Flags {
   userAgent?: string;
   proxy?: string;
   insecure?: boolean;
+  http2?: boolean;
   resize?: ResizeMode;
   resolution?: number;
   megapixels?: number;
@@ -127,6 +128,7 @@ export function buildCommand(): Command {
     .option('--retry-delay <seconds>', 'first backoff before a retry, doubled each time (default: 1)', seconds)
     .option('--proxy <url>', 'fetch through this HTTP proxy (default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY, when set)')
     .option('--insecure', 'accept any TLS certificate (hosts with broken chains); anyone on the path could then change the images (default: check)')
+    .option('--http2', 'offer HTTP/2 to HTTPS hosts (default: HTTP/1.1 keep-alive, faster in the README\'s measurement)')
     .option('--user-agent <text>', `User-Agent header (default: "${DEFAULT_USER_AGENT}")`)
     .option('--disallowed-robots-tags <tags>', `X-Robots-Tag directives that opt an image out, comma-separated, e.g. noai,noimageai,noindex,noimageindex (default: ${DEFAULT_DISALLOWED_ROBOTS_TAGS.join(',')})`, list)
     .option('--ignore-robots-tag', 'fetch images whatever their X-Robots-Tag says (default: honour it)')
@@ -228,6 +230,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       userAgent: flags.userAgent,
       proxy: flags.proxy,
       insecure: flags.insecure,
+      http2: flags.http2,
     }),
     image: defined({
       resize: flags.resize,

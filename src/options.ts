@@ -81,6 +81,8 @@ export interface FetchOptions {
   readonly proxy?: string;
   /** `--insecure`: accept any TLS certificate. */
   readonly insecure: boolean;
+  /** `--http2`: offer HTTP/2 to HTTPS hosts. */
+  readonly http2: boolean;
 }
 
 export interface ImageOptions extends SizeRule, SizeFilters {
@@ -252,6 +254,7 @@ export function resolveOptions(given: PipelineOptions): Options {
       cdnResizeHosts: [...(given.fetch?.cdnResizeHosts ?? [])].map((host) => host.toLowerCase()),
       ...(given.fetch?.proxy === undefined ? {} : { proxy: proxyUrl(given.fetch.proxy) }),
       insecure: given.fetch?.insecure ?? false,
+      http2: given.fetch?.http2 ?? false,
     },
     image: {
       resize,

@@ -1,7 +1,6 @@
 // Proxies and TLS: HTTPS_PROXY / HTTP_PROXY / NO_PROXY and --proxy through a CONNECT proxy on
 // loopback that counts what passes; --insecure against a host with a self-signed certificate.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
@@ -9,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { PHOTOS, startTestCdn } from './support/cdn.mjs';
 import { startConnectProxy } from './support/connect-proxy.mjs';
 import { readResults, runCli, tempDir } from './support/run.mjs';
+import { HAVE_OPENSSL, makeCertificate } from './support/tls.mjs';
 
-const HAVE_OPENSSL = spawnSync('openssl', ['version']).status === 0;
 
 describe('proxies and TLS', () => {
   /** @type {Awaited<ReturnType<typeof startTestCdn>>} */
@@ -67,12 +66,9 @@ describe('proxies and TLS', () => {
   });
 
   it('a self-signed certificate fails with a hint; --insecure fetches it and says so loudly', { skip: !HAVE_OPENSSL && 'openssl is needed to make a certificate' }, async () => {
-    const keyPath = join(work.path, 'key.pem');
-    const certPath = join(work.path, 'cert.pem');
-    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '1', '-subj', '/CN=127.0.0.1']);
-    assert.equal(made.status, 0, String(made.stderr));
+    const { key, cert } = await makeCertificate(work.path);
     const photo = await readFile(join(PHOTOS, 'aqua.jpg'));
-    const server = createServer({ key: await readFile(keyPath), cert: await readFile(certPath) }, (_request, response) => {
+    const server = createServer({ key, cert }, (_request, response) => {
       response.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': photo.length }).end(photo);
     });
     await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
