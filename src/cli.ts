@@ -88,6 +88,7 @@ export interface Flags {
   dataloaderRoot?: string;
   metadataEvery?: number;
   subfolders?: number;
+  keepColumns?: string[] | 'all';
   results?: string;
   summary?: string;
   metricsFile?: string;
@@ -157,6 +158,7 @@ export function buildCommand(): Command {
     .option('--sink <name|module>', 'where samples go: dir (SimpleTuner folder), webdataset (tar shards), parquet (shards), null, or a sink module path or package', 'dir')
     .option('--samples-per-shard <n>', 'samples per shard for webdataset and parquet (default: 1000)', integer)
     .option('--dataloader-root <path>', 'dir sink: absolute path the output folder will have where SimpleTuner reads it, for simpletuner-dataloader.json (default: the output folder)')
+    .option('--keep-columns <names>', "carry these input columns (comma-separated) or 'all' (Parquet) into metadata.parquet, the WebDataset .json and the Parquet shards, with their Parquet types", (value: string) => (value.trim() === 'all' ? 'all' : list(value)))
     .option('--subfolders <n>', 'dir sink: spread files over N folders (000 to N-1, by a hash of the id) so none holds a million; 0 keeps one flat folder (default: 0)', integer)
     .option('--metadata-every <seconds>', 'dir sink: refresh metadata.parquet and the dataloader config this often during a run, 0 for only at the end (default: 300)', seconds)
     .option('--results <file>', 'write one NDJSON line per row: id, url, status, reason, size')
@@ -209,6 +211,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       path: flags.input,
       format: flags.inputFormat,
       rows: flags.rows,
+      keep: flags.keepColumns,
       stream: flags.input === undefined ? (stdin as import('node:stream').Readable) : undefined,
       columns: columnsFrom(flags),
     }),

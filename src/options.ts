@@ -39,6 +39,8 @@ export interface InputOptions {
    * (a queue job; `enqueue` finds the offsets). CSV reads its header line first.
    */
   readonly window?: ByteWindow;
+  /** `--keep-columns`: input columns carried into the metadata, or every column. */
+  readonly keep?: readonly string[] | 'all';
 }
 
 /** Bytes [start, end) of a text input; for CSV, after its first `headerBytes` bytes (the header line). */
@@ -235,6 +237,8 @@ export function resolveOptions(given: PipelineOptions): Options {
       format,
       columns: { ...DEFAULT_COLUMNS, ...stripUndefined(given.input?.columns ?? {}) },
       ...(given.input?.rows === undefined ? {} : { rows: rowRange(given.input.rows) }),
+      ...(given.input?.window === undefined ? {} : { window: given.input.window }),
+      ...(given.input?.keep === undefined ? {} : { keep: given.input.keep === 'all' ? 'all' : [...given.input.keep] }),
     },
     fetch: {
       concurrency: integer('--concurrency', given.fetch?.concurrency ?? 16, 1, 1024),

@@ -151,6 +151,7 @@ export async function runRows(options: Options, source: RowSource, context: RunC
       datasetRoot: options.dataloaderRoot ?? resolve(options.output),
       metadataEveryMs: options.metadataEveryMs,
       subfolders: options.subfolders,
+      keptColumns: source.keptColumns,
       ...(context.shared ? { shared: context.shared } : {}),
     });
     recorder = await Recorder.open({

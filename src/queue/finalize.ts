@@ -26,6 +26,7 @@ import lines from 'stream-chain/utils/lines.js';
 import { UsageError } from '../errors.js';
 import { METADATA_PARTS_DIR, datasetFileWriter } from '../sinks/dir.js';
 import { DirLayout, sampleFolders } from '../sinks/dir-layout.js';
+import type { KeptColumn } from '../sinks/kept-columns.js';
 import { SampleIndex, type IndexedSample } from '../sinks/sample-index.js';
 import { connectRedis, keysOf } from './connection.js';
 import { RedisState } from './redis-state.js';
@@ -70,7 +71,8 @@ export async function finalize(setup: FinalizeSetup): Promise<FinalizeOutcome> {
     let removedFiles = await new DirLayout(setup.output, settings.subfolders, 'original').removeStaleTemporaryFiles(true);
     let samples: number;
     if (settings.sink === 'dir') {
-      const merged = await mergeMetadata(setup, settings, state);
+      const kept = JSON.parse((await redis.get(`${keys.settings}:kept`)) ?? '[]') as KeptColumn[];
+      const merged = await mergeMetadata(setup, settings, state, kept);
       samples = merged.samples;
       removedFiles += merged.removed;
     } else if (settings.sink === 'webdataset' || settings.sink === 'parquet') {
@@ -90,7 +92,7 @@ export async function finalize(setup: FinalizeSetup): Promise<FinalizeOutcome> {
 /** Lines checked against the shared state per round trip. */
 const CHECK_BATCH = 1_000;
 
-async function mergeMetadata(setup: FinalizeSetup, settings: OutputSettings, state: RedisState): Promise<{ samples: number; removed: number }> {
+async function mergeMetadata(setup: FinalizeSetup, settings: OutputSettings, state: RedisState, keptColumns: readonly KeptColumn[]): Promise<{ samples: number; removed: number }> {
   // The merge index is a local scratch database (never on the shared filesystem).
   const scratch = await mkdtemp(join(tmpdir(), 'photo-concept-pipeline-finalize-'));
   const index = new SampleIndex(scratch, 'dir');
@@ -114,7 +116,7 @@ async function mergeMetadata(setup: FinalizeSetup, settings: OutputSettings, sta
     await flush();
     const removed = await removeUnrecorded(setup.output, state);
     const sizeRule = { resize: settings.resize, resolution: settings.resolution, megapixels: settings.megapixels, round: settings.round, upscale: settings.upscale };
-    await datasetFileWriter(index, { output: setup.output, datasetRoot: setup.datasetRoot, sizeRule, log: setup.log }).refresh();
+    await datasetFileWriter(index, { output: setup.output, datasetRoot: setup.datasetRoot, sizeRule, log: setup.log, keptColumns }).refresh();
     return { samples: SampleIndex.coverage(scratch, 'dir')?.stored ?? 0, removed };
   } finally {
     index.close();

@@ -22,22 +22,25 @@ export interface OutputSettings {
   readonly dedupeUrls: boolean;
   /** `--subfolders`: where a sample's files are follows from it. */
   readonly subfolders: number;
+  /** `--keep-columns`: the metadata's columns. */
+  readonly keepColumns: readonly string[] | 'all' | null;
 }
 
 export function outputSettings(options: Options): OutputSettings {
   if (typeof options.sink !== 'string') throw new UsageError('a queue worker needs a sink given by name or module path');
   const { format, resize, resolution, megapixels, round, upscale } = options.image;
-  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard, dedupeUrls: options.resume.dedupeUrls, subfolders: options.subfolders };
+  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard, dedupeUrls: options.resume.dedupeUrls, subfolders: options.subfolders, keepColumns: options.input.keep ?? null };
 }
 
 /** Records `settings` for the queue, or checks them against what the first worker recorded. */
 export async function agreeOnSettings(redis: Redis, keys: QueueKeys, queue: string, settings: OutputSettings): Promise<void> {
   await redis.set(keys.settings, JSON.stringify(settings), 'NX');
   const recorded = await readSettings(redis, keys);
-  const differing = recorded ? Object.keys(settings).filter((key) => recorded[key as keyof OutputSettings] !== settings[key as keyof OutputSettings]) : [];
+  const same = (key: keyof OutputSettings) => JSON.stringify(recorded?.[key] ?? null) === JSON.stringify(settings[key] ?? null);
+  const differing = recorded ? (Object.keys(settings) as Array<keyof OutputSettings>).filter((key) => !same(key)) : [];
   if (recorded && differing.length > 0) {
-    const what = differing.map((key) => `${key} ${JSON.stringify(recorded[key as keyof OutputSettings])} (this worker: ${JSON.stringify(settings[key as keyof OutputSettings])})`);
-    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale, --samples-per-shard, --dedupe and --subfolders`);
+    const what = differing.map((key) => `${key} ${JSON.stringify(recorded[key])} (this worker: ${JSON.stringify(settings[key])})`);
+    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale, --samples-per-shard, --dedupe, --subfolders and --keep-columns`);
   }
 }
 

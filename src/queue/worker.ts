@@ -106,7 +106,7 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
       current = name;
       await heartbeat().catch(() => {}); // status shows the job in hand at once
       const startedAt = Date.now();
-      const jobOptions: Options = { ...options, input: jobInput(job.data) };
+      const jobOptions: Options = { ...options, input: { ...jobInput(job.data), ...(options.input.keep ? { keep: options.input.keep } : {}) } };
       let source;
       try {
         source = await openRowSource(jobOptions.input, options.fetch);
@@ -115,6 +115,8 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
         stopAll.abort();
         return handBack(`cannot read its input here: ${errorMessage(error)}`);
       }
+      // finalize writes the kept columns with the types the input gave them.
+      if (source.keptColumns.length > 0) await redis.set(`${keys.settings}:kept`, JSON.stringify(source.keptColumns), 'NX');
       const run = await state.startRun();
       const attempt = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
       const outcome = await runRows(

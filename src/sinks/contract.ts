@@ -9,6 +9,7 @@
  */
 import type { SizeRule } from '../image/size-rule.js';
 import type { ImageFormat, StoredFormat } from '../types.js';
+import type { KeptColumn } from './kept-columns.js';
 
 /** One training sample, ready to store. */
 export interface Sample {
@@ -82,6 +83,8 @@ export interface SinkContext {
   readonly metadataEveryMs: number;
   /** `--subfolders`: spread sample files over this many folders (0 or absent: all in the output folder). */
   readonly subfolders?: number;
+  /** `--keep-columns`: input columns to carry into the sink's metadata, with their types; each sample's values are in `sample.row`. */
+  readonly keptColumns?: readonly KeptColumn[];
   /** Set when many workers write this output at once (the `worker` command); see SharedOutput. */
   readonly shared?: SharedOutput;
 }

@@ -22,7 +22,8 @@ import type { StoredFormat } from '../types.js';
 import { writeFilesAtomically } from '../util/atomic-file.js';
 import { exists } from '../util/exists.js';
 import { SampleRefused, type Sample, type SharedOutput, type Sink, type SinkContext, type SinkFactory } from './contract.js';
-import { METADATA_COLUMNS, describeSample, metadataRow } from './metadata.js';
+import type { KeptColumn } from './kept-columns.js';
+import { describeSample, metadataColumns, metadataRow } from './metadata.js';
 import { ParquetStreamWriter } from './parquet-stream.js';
 import { DirLayout } from './dir-layout.js';
 import { SampleIndex, type IndexedSample } from './sample-index.js';
@@ -40,8 +41,9 @@ const TRAINER_CANNOT_OPEN: ReadonlySet<StoredFormat> = new Set(['heif']);
 
 export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
   const subfolders = context.subfolders ?? 0;
+  const kept = context.keptColumns ?? [];
   const layout = new DirLayout(context.output, subfolders, context.format);
-  if (context.shared) return createSharedDirSink(context, context.shared, layout);
+  if (context.shared) return createSharedDirSink(context, context.shared, layout, kept);
   const { output, log } = context;
   const removed = await layout.removeStaleTemporaryFiles();
   if (removed > 0) log(`removed ${removed} temporary file(s) left by an earlier run`);
@@ -72,7 +74,7 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
     async write(sample) {
       refuseUnreadable(sample);
       const bytesWritten = await layout.write(sample);
-      index.put(describeStored(sample, layout), true);
+      index.put(describeStored(sample, layout, kept), true);
       return { bytesWritten };
     },
     async close() {
@@ -96,8 +98,8 @@ function refuseUnreadable(sample: Sample): void {
 }
 
 /** The sample's metadata, its filename the path relative to the output. */
-function describeStored(sample: Sample, layout: DirLayout): IndexedSample {
-  return { ...describeSample(sample, null), filename: layout.relative(sample.id, sample.extension) };
+function describeStored(sample: Sample, layout: DirLayout, kept: readonly KeptColumn[]): IndexedSample {
+  return { ...describeSample(sample, null, kept), filename: layout.relative(sample.id, sample.extension) };
 }
 
 /** Where workers keep the metadata of what each attempt at a job stored, until `finalize`. */
@@ -112,7 +114,7 @@ export const METADATA_PARTS_DIR = join(STATE_DIR, 'metadata-parts');
  * has its line; a sample stored twice (its worker died before recording it) has two, and
  * `finalize` keeps one. `finalize` merges the parts into metadata.parquet and the config.
  */
-async function createSharedDirSink(context: SinkContext, shared: SharedOutput, layout: DirLayout): Promise<Sink> {
+async function createSharedDirSink(context: SinkContext, shared: SharedOutput, layout: DirLayout, kept: readonly KeptColumn[]): Promise<Sink> {
   const folder = join(context.output, METADATA_PARTS_DIR);
   await mkdir(folder, { recursive: true });
   const path = join(folder, `${shared.job}.${shared.attempt}.ndjson`);
@@ -125,7 +127,7 @@ async function createSharedDirSink(context: SinkContext, shared: SharedOutput, l
       const bytesWritten = await layout.write(sample);
       // One write per line, appended (O_APPEND): lines never interleave, and a kill
       // mid-line leaves a broken last line that finalize skips.
-      await part.write(`${JSON.stringify(describeStored(sample, layout))}\n`).catch((error: unknown) => Promise.reject(writeError(path, error)));
+      await part.write(`${JSON.stringify(describeStored(sample, layout, kept))}\n`).catch((error: unknown) => Promise.reject(writeError(path, error)));
       return { bytesWritten };
     },
     async close() {
@@ -138,7 +140,7 @@ async function createSharedDirSink(context: SinkContext, shared: SharedOutput, l
  * Writes metadata.parquet and the dataloader config from the index, one writer at a
  * time: a refresh asked for while one runs follows it.
  */
-export function datasetFileWriter(index: SampleIndex, context: Pick<SinkContext, 'output' | 'datasetRoot' | 'sizeRule' | 'log'>) {
+export function datasetFileWriter(index: SampleIndex, context: Pick<SinkContext, 'output' | 'datasetRoot' | 'sizeRule' | 'log' | 'keptColumns'>) {
   let last: Promise<void> = Promise.resolve();
   let running = false;
 
@@ -146,7 +148,7 @@ export function datasetFileWriter(index: SampleIndex, context: Pick<SinkContext,
   const write = async () => {
     running = true;
     try {
-      if (index.metadataStale || !(await exists(metadataPath))) await index.refreshMetadata((samples) => writeMetadata(metadataPath, samples));
+      if (index.metadataStale || !(await exists(metadataPath))) await index.refreshMetadata((samples) => writeMetadata(metadataPath, samples, context.keptColumns ?? []));
       // The config is cheap, and a rerun may change what it says (--dataloader-root, --resize).
       // SimpleTuner refuses a metadata file without rows, so there is no config to give it yet.
       const stored = index.storedSizes();
@@ -173,12 +175,12 @@ export function datasetFileWriter(index: SampleIndex, context: Pick<SinkContext,
   };
 }
 
-async function writeMetadata(path: string, samples: AsyncIterable<IndexedSample>): Promise<number> {
-  const metadata = new ParquetStreamWriter(path, METADATA_COLUMNS, METADATA_ROW_GROUP);
+async function writeMetadata(path: string, samples: AsyncIterable<IndexedSample>, kept: readonly KeptColumn[]): Promise<number> {
+  const metadata = new ParquetStreamWriter(path, metadataColumns(kept), METADATA_ROW_GROUP);
   let rows = 0;
   try {
     for await (const sample of samples) {
-      await metadata.append(metadataRow(sample));
+      await metadata.append(metadataRow(sample, kept));
       rows++;
     }
     await metadata.close();

@@ -2,8 +2,10 @@
 import type { Sample } from './contract.js';
 import type { IndexedSample } from './sample-index.js';
 import type { ColumnType, ParquetRow } from './parquet-stream.js';
+import { keptValue, keptValues, type KeptColumn } from './kept-columns.js';
 
-export function describeSample(sample: Sample, shard: number | null): IndexedSample {
+/** @param kept the input columns the run keeps (`--keep-columns`), stored with the sample */
+export function describeSample(sample: Sample, shard: number | null, kept: readonly KeptColumn[] = []): IndexedSample {
   return {
     id: sample.id,
     filename: `${sample.id}.${sample.extension}`,
@@ -16,6 +18,7 @@ export function describeSample(sample: Sample, shard: number | null): IndexedSam
     original_sha256: sample.originalSha256,
     url: sample.url,
     shard,
+    extra: keptValues(sample.row, kept),
   };
 }
 
@@ -36,7 +39,17 @@ export const METADATA_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
   ['url', 'utf8'],
 ];
 
-export function metadataRow(sample: IndexedSample): ParquetRow {
+/** The metadata columns, then the kept input columns. */
+export function metadataColumns(kept: readonly KeptColumn[]): ReadonlyArray<readonly [string, ColumnType]> {
+  return [...METADATA_COLUMNS, ...kept.map(({ name, type }) => [name, type] as const)];
+}
+
+/** Names a kept column cannot have: metadata.parquet has them already. */
+export const RESERVED_COLUMNS: ReadonlySet<string> = new Set([...METADATA_COLUMNS.map(([name]) => name), 'key', 'format', 'image']);
+
+export function metadataRow(sample: IndexedSample, kept: readonly KeptColumn[] = []): ParquetRow {
   const { filename, caption, width, height, original_width, original_height, sha256, original_sha256, url } = sample;
-  return { filename, caption, width, height, original_width, original_height, sha256, original_sha256, url };
+  const row: ParquetRow = { filename, caption, width, height, original_width, original_height, sha256, original_sha256, url };
+  for (const { name, type } of kept) row[name] = keptValue(sample.extra?.[name], type);
+  return row;
 }

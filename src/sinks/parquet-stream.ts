@@ -13,9 +13,10 @@ import * as arrow from 'apache-arrow';
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, transformParquetStream } from 'parquet-wasm';
 import { writeError } from '../errors.js';
 import { temporaryName } from '../util/atomic-file.js';
+import { arrowTypeOf, type KeptType } from './kept-columns.js';
 
-export type ColumnType = 'utf8' | 'int32' | 'binary';
-export type ParquetRow = Record<string, string | number | Uint8Array | null>;
+export type ColumnType = 'binary' | KeptType;
+export type ParquetRow = Record<string, string | number | bigint | boolean | Uint8Array | readonly string[] | null>;
 
 export class ParquetStreamWriter {
   readonly #path: string;
@@ -100,18 +101,20 @@ export class ParquetStreamWriter {
 function columnVector(rows: readonly ParquetRow[], name: string, type: ColumnType): arrow.Vector {
   const length = rows.length;
   const values = rows.map((row) => row[name] ?? null);
+  // The rarer types (kept input columns) go through apache-arrow's builders.
+  if (type !== 'utf8' && type !== 'json' && type !== 'int32' && type !== 'binary') return arrow.vectorFromArray(values, arrowTypeOf(type));
   const nulls = values.reduce<number>((count, value) => count + (value === null ? 1 : 0), 0);
   const nullBitmap = nulls === 0 ? undefined : validity(values);
   if (type === 'int32') {
     const data = Int32Array.from(values, (value) => (typeof value === 'number' ? value : 0));
     return arrow.makeVector(arrow.makeData({ type: new arrow.Int32(), length, nullCount: nulls, data, ...(nullBitmap ? { nullBitmap } : {}) }));
   }
-  const bytes = values.map((value) => (value === null ? EMPTY : typeof value === 'string' ? Buffer.from(value, 'utf8') : value));
+  const bytes = values.map((value) => (value === null ? EMPTY : value instanceof Uint8Array ? value : Buffer.from(String(value), 'utf8')));
   const valueOffsets = new Int32Array(length + 1);
   for (let i = 0; i < length; i++) valueOffsets[i + 1] = valueOffsets[i]! + (bytes[i] as Uint8Array).length;
   const data = Buffer.concat(bytes as Uint8Array[], valueOffsets[length]);
   const props = { length, nullCount: nulls, valueOffsets, data, ...(nullBitmap ? { nullBitmap } : {}) };
-  return type === 'utf8' ? arrow.makeVector(arrow.makeData({ type: new arrow.Utf8(), ...props })) : arrow.makeVector(arrow.makeData({ type: new arrow.Binary(), ...props }));
+  return type !== 'binary' ? arrow.makeVector(arrow.makeData({ type: new arrow.Utf8(), ...props })) : arrow.makeVector(arrow.makeData({ type: new arrow.Binary(), ...props }));
 }
 
 const EMPTY = new Uint8Array(0);

@@ -32,6 +32,8 @@ export interface IndexedSample {
   original_sha256: string | null;
   url: string;
   shard: number | null;
+  /** Kept input columns (`--keep-columns`), by name; null when none were kept. */
+  extra: Record<string, unknown> | null;
 }
 
 /** How far the dataset-wide metadata file covers what is stored (for `status`). */
@@ -46,15 +48,15 @@ export interface MetadataCoverage {
 }
 
 /** A samples row as `COLUMNS` lists them. */
-type RawSample = [string, string, string, number, number, number, number, string, string | null, string, number | null];
+type RawSample = [string, string, string, number, number, number, number, string, string | null, string, number | null, string | null];
 
 const META_TABLE = 'CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID';
-const COLUMNS = 'id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard';
+const COLUMNS = 'id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra';
 
 export class SampleIndex {
   readonly #db: DatabaseHandle;
   readonly #path: string;
-  readonly #put: Statement<[IndexedSample & { committed: number }]>;
+  readonly #put: Statement<[Omit<IndexedSample, 'extra'> & { extra: string | null; committed: number }]>;
   readonly #has: Statement<[string], { id: string }>;
   readonly #page: Statement<[string, number], unknown[]>;
   readonly #setMeta: Statement<[string, string]>;
@@ -75,9 +77,10 @@ export class SampleIndex {
     // Added after the first release: an older index gains the column (null for its samples).
     const known = (this.#db.prepare('SELECT name FROM pragma_table_info(?)').all('samples') as Array<{ name: string }>).map(({ name }) => name);
     if (!known.includes('original_sha256')) this.#db.exec('ALTER TABLE samples ADD COLUMN original_sha256 TEXT');
+    if (!known.includes('extra')) this.#db.exec('ALTER TABLE samples ADD COLUMN extra TEXT');
     this.#db.exec(META_TABLE);
     this.#put = this.#db.prepare(`INSERT OR REPLACE INTO samples (${COLUMNS}, committed) VALUES
-      (@id, @filename, @caption, @width, @height, @original_width, @original_height, @sha256, @original_sha256, @url, @shard, @committed)`);
+      (@id, @filename, @caption, @width, @height, @original_width, @original_height, @sha256, @original_sha256, @url, @shard, @extra, @committed)`);
     this.#has = this.#db.prepare('SELECT id FROM samples WHERE id = ? AND committed = 1');
     // Rows as arrays: a refresh reads every sample, and arrays are lighter than objects.
     this.#page = this.#db.prepare(`SELECT ${COLUMNS} FROM samples WHERE committed = 1 AND id > ? ORDER BY id LIMIT ?`).raw(true) as Statement<[string, number], unknown[]>;
@@ -88,7 +91,7 @@ export class SampleIndex {
 
   put(sample: IndexedSample, committed: boolean): void {
     this.#write(() => {
-      this.#put.run({ ...sample, committed: committed ? 1 : 0 });
+      this.#put.run({ ...sample, extra: sample.extra ? JSON.stringify(sample.extra) : null, committed: committed ? 1 : 0 });
       if (this.#metadataCurrent) {
         this.#setMeta.run('metadata_current', '0');
         this.#metadataCurrent = false;
@@ -176,8 +179,8 @@ export class SampleIndex {
     let after = '';
     for (;;) {
       const page = this.#page.all(after, pageSize) as RawSample[];
-      for (const [id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard] of page) {
-        yield { id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard };
+      for (const [id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra] of page) {
+        yield { id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra: extra === null ? null : (JSON.parse(extra) as Record<string, unknown>) };
       }
       if (page.length < pageSize) return;
       after = page[page.length - 1]![0];

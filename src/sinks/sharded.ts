@@ -99,7 +99,7 @@ export async function createShardedSink(context: SinkContext, format: ShardForma
         const shard = nextShard++;
         open = { shard, writer: format.open(fileOf(shard)), samples: 0, bytes: 0, first: sample.id, last: sample.id };
       }
-      const described = describeSample(sample, open.shard);
+      const described = describeSample(sample, open.shard, context.keptColumns);
       let bytes: number;
       try {
         bytes = await open.writer.append(sample, described);

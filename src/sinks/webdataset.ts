@@ -50,7 +50,7 @@ const tarShards: ShardFormat = {
     return {
       async append(sample, described) {
         if (sample.id.includes('.')) throw new SampleRefused(`id ${JSON.stringify(sample.id)} has a dot: WebDataset keys cannot`);
-        const json = Buffer.from(`${JSON.stringify({ ...sample.row, ...described, shard: undefined })}\n`);
+        const json = Buffer.from(`${JSON.stringify({ ...sample.row, ...described, shard: undefined, extra: undefined })}\n`);
         const caption = Buffer.from(sample.caption);
         await entry(`${sample.id}.${sample.extension}`, sample.image);
         await entry(`${sample.id}.txt`, caption);

@@ -20,6 +20,8 @@ const BATCH_ROWS = 4_096;
 
 export interface ParquetRows {
   readonly columns: readonly string[];
+  /** Each column's Arrow type. */
+  readonly types: ReadonlyMap<string, arrow.DataType>;
   readonly totalRows: number;
   /** Rows in each row group, in order. */
   readonly groupSizes: readonly number[];
@@ -92,10 +94,12 @@ export async function openParquet(bytes: ParquetBytes, name: string): Promise<Pa
   }
   const metadata = file.metadata();
   const groupSizes = Array.from({ length: metadata.numRowGroups() }, (_, group) => Number(metadata.rowGroup(group).numRows()));
-  const columns = arrow.tableFromIPC(file.schema().intoIPCStream()).schema.fields.map((field) => field.name);
+  const fields = arrow.tableFromIPC(file.schema().intoIPCStream()).schema.fields;
+  const columns = fields.map((field) => field.name);
 
   return {
     columns,
+    types: new Map(fields.map((field) => [field.name, field.type])),
     totalRows: Number(metadata.fileMetadata().numRows()),
     groupSizes,
     // Reading rows later frees the file when done; a caller that only wanted the layout frees it here.

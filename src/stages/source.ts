@@ -12,12 +12,16 @@ import { readCsv } from '../sources/csv.js';
 import { readNdjson, type NumberedRecord } from '../sources/ndjson.js';
 import { normalizeRecord } from '../sources/normalize.js';
 import { openParquet, type ParquetBytes, type RowRange } from '../sources/parquet.js';
+import { keptTypeOf, type KeptColumn } from '../sinks/kept-columns.js';
+import { RESERVED_COLUMNS } from '../sinks/metadata.js';
 import { HttpInputError, HttpRangeFile, createInputAgent, isUrl, openHttpText, type HttpInputOptions } from '../sources/http-input.js';
 import type { Dispatcher } from 'undici';
 import type { Failed, Item } from '../types.js';
 
 export interface RowSource {
   readonly items: AsyncIterable<Item>;
+  /** The input columns kept for the metadata (`--keep-columns`), with their types. */
+  readonly keptColumns: readonly KeptColumn[];
   /** Rows in the input, when the format says so up front (Parquet). */
   readonly totalRows?: number;
 }
@@ -43,22 +47,29 @@ export async function openRowSource(input: InputOptions, http: HttpInputOptions)
       const bytes = agent && url ? await HttpRangeFile.open(url, agent, http) : await openAsBlob(input.path);
       const parquet = await openParquet(bytes, input.path);
       checkColumns(parquet.columns, columns, input.path);
-      const wanted = Object.values(columns).filter((name, i, all) => parquet.columns.includes(name) && all.indexOf(name) === i);
+      const keptColumns = keptOf(input, parquet.columns, input.path).map((name) => ({ name, type: keptTypeOf(parquet.types.get(name)!) }));
+      const mapped = Object.values(columns).filter((name) => parquet.columns.includes(name));
+      const wanted = [...new Set([...mapped, ...keptColumns.map(({ name }) => name)])];
       const totalRows = rows ? Math.max(0, Math.min(rows.last, parquet.totalRows) - rows.first + 1) : parquet.totalRows;
-      return { items: closing(toItems(parquet.batches(wanted, rows), columns), agent), totalRows };
+      return { items: closing(toItems(parquet.batches(wanted, rows), columns), agent), totalRows, keptColumns };
     }
     const name = input.path ?? 'standard input';
+    // Text columns are known only as rows come: kept columns are named, and checked in the CSV header.
+    const keptColumns = keptOf(input, undefined, name).map((column) => ({ name: column, type: input.format === 'csv' ? ('utf8' as const) : ('json' as const) }));
+    const checkHeader = (header: readonly string[]) => {
+      checkColumns(header, columns, name);
+      keptOf(input, header, name);
+    };
     if (input.window) {
       if (input.path === undefined || !rows) throw new UsageError('a byte window of the input needs its file or URL and its rows');
       // Exactly the window's rows: numbered from its first, nothing to skip.
       const stream = await readWindow(agent && url ? await HttpRangeFile.open(url, agent, http) : await openAsBlob(input.path), input.window);
-      const records = input.format === 'csv' ? readCsv(stream, (header) => checkColumns(header, columns, name), rows.first) : readNdjson(stream, rows.first);
-      return { items: closing(toItems(records, columns), agent), totalRows: rows.last - rows.first + 1 };
+      const records = input.format === 'csv' ? readCsv(stream, checkHeader, rows.first) : readNdjson(stream, rows.first);
+      return { items: closing(toItems(records, columns), agent), totalRows: rows.last - rows.first + 1, keptColumns };
     }
     const stream = agent && url ? await openHttpText(url, agent, http) : openText(input);
-    const records =
-      input.format === 'csv' ? readCsv(stream, (header) => checkColumns(header, columns, name)) : readNdjson(stream);
-    return { items: closing(toItems(withinRows(records, rows), columns), agent) };
+    const records = input.format === 'csv' ? readCsv(stream, checkHeader) : readNdjson(stream);
+    return { items: closing(toItems(withinRows(records, rows), columns), agent), keptColumns };
   } catch (error) {
     await agent?.close();
     if (error instanceof HttpInputError) throw new UsageError(error.message);
@@ -122,6 +133,25 @@ function toItem(entry: Entry, columns: ColumnNames): Item {
   if ('kind' in entry) return entry;
   const row = normalizeRecord(entry.record, entry.index, columns);
   return 'kind' in row ? row : { kind: 'row', row };
+}
+
+/**
+ * The columns `--keep-columns` asks for, checked against the input's columns when they are
+ * known. `all` needs them known (a Parquet schema); names the metadata already uses are
+ * refused (named) or left out (all).
+ */
+function keptOf(input: InputOptions, found: readonly string[] | undefined, name: string): string[] {
+  const keep = input.keep;
+  if (keep === undefined) return [];
+  if (keep === 'all') {
+    if (!found || input.format !== 'parquet') throw new UsageError('--keep-columns all needs a Parquet input (its schema lists the columns): name the columns to keep for NDJSON and CSV');
+    return found.filter((column) => !RESERVED_COLUMNS.has(column));
+  }
+  const reserved = keep.filter((column) => RESERVED_COLUMNS.has(column));
+  if (reserved.length > 0) throw new UsageError(`--keep-columns ${reserved.join(', ')}: the metadata has ${reserved.length === 1 ? 'a column' : 'columns'} of that name already`);
+  const missing = found ? keep.filter((column) => !found.includes(column)) : [];
+  if (missing.length > 0) throw new UsageError(`${name} has no column ${missing.map((column) => `"${column}"`).join(', ')} (--keep-columns); columns found: ${found!.join(', ')}`);
+  return [...keep];
 }
 
 /** A file with a header or schema must have the id and url columns, and a caption column. */
