@@ -35,7 +35,7 @@ export const EXIT_LOCKED = 75;
 export const EXIT_ON_SIGNAL: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
 
 export interface Flags {
-  input?: string;
+  input?: string[];
   inputFormat?: 'ndjson' | 'csv' | 'parquet';
   rows?: { first: number; last: number };
   output: string;
@@ -111,7 +111,7 @@ export function buildCommand(): Command {
     )
     .version(VERSION)
     .usage('--output DIR [--input FILE] [options]')
-    .addOption(new Option('-i, --input <file|url>', 'rows to read: .parquet, .csv or NDJSON, a file or an http(s) URL (Parquet over range requests) (default: standard input)'))
+    .addOption(new Option('-i, --input <file|url...>', 'rows to read: .parquet, .csv or NDJSON (also .gz, .zst), files, globs (quoted: "shards/*.parquet") or http(s) URLs, read one after another (default: standard input)'))
     .option('--rows <first-last>', 'read only these rows, 1-based and inclusive (NDJSON lines, CSV records, Parquet rows), e.g. 1001-2000 or 1001-', rowRange)
     .addOption(new Option('--input-format <format>', 'input format (default: from the file name, else ndjson)').choices(['ndjson', 'csv', 'parquet']))
     .requiredOption('-o, --output <dir>', 'folder to write the dataset into (created if missing)');
@@ -208,7 +208,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
   return {
     output: flags.output,
     input: defined({
-      path: flags.input,
+      ...(flags.input === undefined ? {} : flags.input.length === 1 ? { path: flags.input[0] } : { paths: flags.input }),
       format: flags.inputFormat,
       rows: flags.rows,
       keep: flags.keepColumns,

@@ -10,7 +10,9 @@ import type { ImageFormat } from './types.js';
 import { RESIZE_MODES, type SizeFilters, type SizeRule } from './image/size-rule.js';
 import type { SinkFactory } from './sinks/contract.js';
 import type { RowRange } from './sources/parquet.js';
+import { globSync, isDynamicPattern } from 'tinyglobby';
 import { UsageError } from './errors.js';
+import { withoutCompression } from './sources/compression.js';
 import { DEFAULT_DISALLOWED_ROBOTS_TAGS } from './fetch/robots.js';
 
 export type InputFormat = 'ndjson' | 'csv' | 'parquet';
@@ -29,6 +31,8 @@ export interface ColumnNames {
 export interface InputOptions {
   /** A file to read; when absent, rows come from `stream` (the CLI passes stdin). */
   readonly path?: string;
+  /** Several files (or what globs matched), read one after another as one stream of rows. */
+  readonly paths?: readonly string[];
   readonly stream?: Readable;
   readonly format: InputFormat;
   readonly columns: ColumnNames;
@@ -197,11 +201,15 @@ export const DEFAULT_QUALITY: Readonly<Record<ImageFormat, number>> = { png: 100
 const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
 const INPUT_FORMATS: readonly InputFormat[] = ['ndjson', 'csv', 'parquet'];
 
-/** The input format a file name implies, or NDJSON. */
-export function inferInputFormat(path: string | undefined): InputFormat {
+/**
+ * The input format a file name implies (a `.gz` or `.zst` suffix aside), or NDJSON; a
+ * format the user gave wins.
+ */
+export function inferInputFormat(path: string | undefined, given?: InputFormat): InputFormat {
+  if (given !== undefined) return given;
   if (path === undefined) return 'ndjson';
   // A URL's query (a signed link, say) is not part of its name.
-  const lower = (/^https?:\/\//i.test(path) && URL.canParse(path) ? new URL(path).pathname : path).toLowerCase();
+  const lower = withoutCompression(/^https?:\/\//i.test(path) && URL.canParse(path) ? new URL(path).pathname : path).toLowerCase();
   if (lower.endsWith('.parquet')) return 'parquet';
   if (lower.endsWith('.csv')) return 'csv';
   return 'ndjson';
@@ -209,9 +217,15 @@ export function inferInputFormat(path: string | undefined): InputFormat {
 
 export function resolveOptions(given: PipelineOptions): Options {
   if (!given.output) throw new UsageError('--output is required: the folder to write the dataset into');
-  const path = given.input?.path;
-  const format = given.input?.format ?? inferInputFormat(path);
+  const paths = expandInputs(given.input?.paths ?? (given.input?.path === undefined ? [] : [given.input.path]));
+  const path = paths.length === 1 ? paths[0] : undefined;
+  const format = inferInputFormat(paths[0], given.input?.format);
   oneOf('--input-format', format, INPUT_FORMATS);
+  if (paths.length > 1) {
+    const formats = new Set(paths.map((each) => inferInputFormat(each, given.input?.format)));
+    if (formats.size > 1) throw new UsageError(`the inputs are of different formats (${[...formats].join(', ')}): give files of one format, or --input-format`);
+    if (given.input?.rows !== undefined) throw new UsageError('--rows reads part of one input: give one --input with it');
+  }
   const resize = given.image?.resize ?? 'shortest';
   oneOf('--resize', resize, RESIZE_MODES);
   // With --resize none and no --format, the fetched bytes are kept as they are.
@@ -233,6 +247,7 @@ export function resolveOptions(given: PipelineOptions): Options {
   const options: Options = {
     input: {
       ...(path === undefined ? {} : { path }),
+      ...(paths.length > 1 ? { paths } : {}),
       ...(given.input?.stream === undefined ? {} : { stream: given.input.stream }),
       format,
       columns: { ...DEFAULT_COLUMNS, ...stripUndefined(given.input?.columns ?? {}) },
@@ -303,6 +318,25 @@ export function resolveOptions(given: PipelineOptions): Options {
     },
   };
   return deepFreeze(options);
+}
+
+/**
+ * Input paths with globs expanded (`shards/*.parquet`, quoted so that the shell leaves it
+ * to us), in name order; a pattern that matches nothing is an error. URLs are left alone.
+ */
+function expandInputs(patterns: readonly string[]): string[] {
+  const paths: string[] = [];
+  for (const pattern of patterns) {
+    if (/^https?:\/\//i.test(pattern) || !isDynamicPattern(pattern)) {
+      paths.push(pattern);
+      continue;
+    }
+    // Matches are given as the pattern was: absolute for an absolute pattern, else relative.
+    const matches = globSync(pattern, { onlyFiles: true, expandDirectories: false, absolute: isAbsolute(pattern) }).sort();
+    if (matches.length === 0) throw new UsageError(`--input ${pattern} matches no file`);
+    paths.push(...matches);
+  }
+  return paths;
 }
 
 function proxyUrl(value: string): string {

@@ -16,6 +16,8 @@ export interface RowRef {
   /** The row's id as text, when it had one. */
   readonly id?: string;
   readonly url?: string;
+  /** The input file it came from, when a run reads several. */
+  readonly source?: string;
 }
 
 /** A valid input row, normalised from any input format. */

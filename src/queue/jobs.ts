@@ -18,6 +18,8 @@ import type { ByteWindow, ColumnNames, InputFormat, InputOptions } from '../opti
 import { checkColumns } from '../stages/source.js';
 import { HttpRangeFile, createInputAgent, isUrl, openHttpText, type HttpInputOptions } from '../sources/http-input.js';
 import { CSV_PARSING } from '../sources/csv.js';
+import { compressionOf } from '../sources/compression.js';
+import { UsageError } from '../errors.js';
 import { openParquet, type RowRange } from '../sources/parquet.js';
 
 /** BullMQ states of a job that may still store samples: the queue has not drained while any is in one. */
@@ -64,6 +66,9 @@ export async function* planJobs(input: string, format: InputFormat, columns: Col
         groupStart += size;
       }
       return;
+    }
+    if (compressionOf(input)) {
+      throw new UsageError(`${input} is compressed: a job's byte window cannot point into it; decompress it first (or convert it to Parquet) for enqueue`);
     }
     const stream = agent ? await openHttpText(input, agent, http) : createReadStream(input, { highWaterMark: 1 << 20 });
     const windows = format === 'csv' ? csvWindows(stream, rowsPerJob, (header) => checkColumns(header, columns, input)) : ndjsonWindows(stream, rowsPerJob);

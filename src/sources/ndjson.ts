@@ -18,6 +18,8 @@ export interface NumberedRecord {
 /** @param firstLine the number of the input's first line (a queue job reads a window of the file) */
 export async function* readNdjson(input: Readable, firstLine = 1): AsyncGenerator<NumberedRecord | Failed> {
   const text = chain([input, fixUtf8Stream(), lines()]);
+  // The chain does not pass on its source's errors (a corrupt .gz, a cut connection).
+  input.once('error', (error) => text.destroy(error));
   let lineNumber = firstLine - 1;
   for await (const line of text as AsyncIterable<string>) {
     lineNumber++;

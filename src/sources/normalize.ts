@@ -9,23 +9,27 @@ import { unsafeIdReason } from '../util/safe-id.js';
 
 export type RawRecord = Record<string, unknown>;
 
-export function normalizeRecord(record: RawRecord, index: number, columns: ColumnNames): Row | Failed {
-  const id = scalarText(record[columns.id]);
+/**
+ * @param positionalId the row's id when the input has no id column (its position)
+ * @param source the input file, when a run reads several
+ */
+export function normalizeRecord(record: RawRecord, index: number, columns: ColumnNames, positionalId?: string, source?: string): Row | Failed {
+  const id = positionalId ?? scalarText(record[columns.id]);
   const rawUrl = record[columns.url];
   const url = typeof rawUrl === 'string' ? rawUrl.trim() : undefined;
 
-  if (id === undefined) return failed(refOf(index, id, url), 'bad_row', `row ${index}: no id in column "${columns.id}"`);
-  if (!url) return failed(refOf(index, id, url), 'bad_row', `row ${index} (id ${id}): no url in column "${columns.url}"`);
+  if (id === undefined) return failed(refOf(index, id, url, source), 'bad_row', `row ${index}: no id in column "${columns.id}"`);
+  if (!url) return failed(refOf(index, id, url, source), 'bad_row', `row ${index} (id ${id}): no url in column "${columns.url}"`);
   const unsafe = unsafeIdReason(id);
-  if (unsafe) return failed(refOf(index, id, url), 'unsafe_id', `row ${index}: id ${JSON.stringify(id)} cannot be a file name: ${unsafe}`);
+  if (unsafe) return failed(refOf(index, id, url, source), 'unsafe_id', `row ${index}: id ${JSON.stringify(id)} cannot be a file name: ${unsafe}`);
   const urlProblem = checkUrl(url);
-  if (urlProblem) return failed(refOf(index, id, url), 'bad_url', `row ${index} (id ${id}): ${urlProblem}`);
+  if (urlProblem) return failed(refOf(index, id, url, source), 'bad_url', `row ${index} (id ${id}): ${urlProblem}`);
 
   // A sample without a caption trains nothing, and SimpleTuner refuses a whole dataset
   // whose metadata holds one empty caption: refuse the row before any request.
   const caption = foldNewlines(captionText(record[columns.caption]) || captionText(record[columns.fallbackCaption]));
   if (!caption) {
-    return failed(refOf(index, id, url), 'no_caption', `row ${index} (id ${id}): no caption in column "${columns.caption}" nor in "${columns.fallbackCaption}"`);
+    return failed(refOf(index, id, url, source), 'no_caption', `row ${index} (id ${id}): no caption in column "${columns.caption}" nor in "${columns.fallbackCaption}"`);
   }
 
   // Built by assignment rather than with conditional spreads: this runs once per row.
@@ -36,6 +40,7 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
     caption,
     columns: plainColumns(record),
   };
+  if (source !== undefined) row.source = source;
   if (columns.hash !== undefined) {
     const expected = scalarText(record[columns.hash]);
     // An empty cell asks for nothing; "sha256:" prefixes (as some manifests write) are dropped.
@@ -48,9 +53,9 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
   return row;
 }
 
-/** What a broken row is known by: its position, and its id and url when it has them. */
-function refOf(index: number, id: string | undefined, url: string | undefined): RowRef {
-  return { index, ...(id === undefined ? {} : { id }), ...(url ? { url } : {}) };
+/** What a broken row is known by: its position (and file), and its id and url when it has them. */
+function refOf(index: number, id: string | undefined, url: string | undefined, source: string | undefined): RowRef {
+  return { index, ...(id === undefined ? {} : { id }), ...(url ? { url } : {}), ...(source === undefined ? {} : { source }) };
 }
 
 const PLAIN_HTTP_URL = /^https?:\/\/(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*(?::[0-9]{1,4})?(?:[/?#][\x21-\x7e]*)?$/i;

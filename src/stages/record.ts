@@ -33,6 +33,8 @@ export interface Summary {
 
 /** One line of `--results`. */
 export interface ResultLine {
+  /** The input file, when the run reads several. */
+  source?: string;
   index: number;
   id: string | null;
   url: string | null;
@@ -145,7 +147,9 @@ export class Recorder {
         }
         const seen = (counts.failures[outcome.reason] ?? 0) + 1;
         counts.failures[outcome.reason] = seen;
-        if (seen <= MESSAGES_PER_REASON) this.#setup.progress.log(`failed: ${outcome.reason}: ${outcome.detail}`);
+        // With several inputs, "row 12" needs its file.
+        const where = outcome.row.source === undefined ? '' : `${outcome.row.source}: `;
+        if (seen <= MESSAGES_PER_REASON) this.#setup.progress.log(`failed: ${outcome.reason}: ${where}${outcome.detail}`);
         if (seen === MESSAGES_PER_REASON) {
           this.#setup.progress.log(`(further ${outcome.reason} failures are counted, and listed in --results)`);
         }
@@ -220,7 +224,7 @@ export function formatSummary(summary: Summary, output: string): string {
 }
 
 function toResultLine(outcome: Outcome): ResultLine {
-  const base = { index: outcome.row.index, id: outcome.row.id ?? null, url: outcome.row.url ?? null };
+  const base = { ...(outcome.row.source === undefined ? {} : { source: outcome.row.source }), index: outcome.row.index, id: outcome.row.id ?? null, url: outcome.row.url ?? null };
   switch (outcome.kind) {
     case 'saved':
       return {

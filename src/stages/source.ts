@@ -5,9 +5,12 @@
  */
 import { createReadStream, openAsBlob } from 'node:fs';
 import { access } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { UsageError, errorMessage } from '../errors.js';
-import type { ByteWindow, ColumnNames, InputOptions } from '../options.js';
+import { DEFAULT_COLUMNS, inferInputFormat, type ByteWindow, type ColumnNames, type InputOptions } from '../options.js';
+import { compressionOf, withoutCompression } from '../sources/compression.js';
+import { decompressed } from '../sources/decompress.js';
 import { readCsv } from '../sources/csv.js';
 import { readNdjson, type NumberedRecord } from '../sources/ndjson.js';
 import { normalizeRecord } from '../sources/normalize.js';
@@ -30,7 +33,44 @@ export interface RowSource {
  * @param http the deadlines, retries and User-Agent for an input given as a URL
  */
 export async function openRowSource(input: InputOptions, http: HttpInputOptions): Promise<RowSource> {
-  const { columns, rows } = input;
+  if (input.paths && input.paths.length > 1) return openManySources(input, input.paths, http);
+  return openOneSource(input, http, { idPrefix: '' });
+}
+
+/**
+ * What a source's rows are called by: the file they came from (several inputs), and the
+ * ids of an input without an id column (its rows' positions, prefixed with the file's
+ * name when there are several, so they are unique across files and stable across runs).
+ */
+interface RowNaming {
+  readonly source?: string;
+  readonly idPrefix: string;
+  positional?: boolean;
+}
+
+/**
+ * Several inputs (`--input a b` or a glob) as one stream of rows, file after file, each
+ * opened when the one before it ends. Every file must exist at start.
+ */
+async function openManySources(input: InputOptions, paths: readonly string[], http: HttpInputOptions): Promise<RowSource> {
+  const stems = paths.map((path) => basename(withoutCompression(path)).replace(/\.[^.]*$/, ''));
+  const clash = stems.find((stem, i) => stems.indexOf(stem) !== i);
+  if (clash !== undefined) throw new UsageError(`two inputs are both called ${clash}: ids from row positions would not be unique; rename one`);
+  for (const path of paths) {
+    if (!isUrl(path)) await access(path).catch((error: unknown) => Promise.reject(new UsageError(`cannot read input ${path}: ${errorMessage(error)}`)));
+  }
+  const one = (i: number) => openOneSource({ ...input, path: paths[i]!, paths: undefined, format: inferInputFormat(paths[i]!, input.format) }, http, { source: paths[i]!, idPrefix: `${stems[i]}-` });
+  const first = await one(0);
+  async function* items(): AsyncGenerator<Item> {
+    yield* first.items;
+    for (let i = 1; i < paths.length; i++) yield* (await one(i)).items;
+  }
+  return { items: items(), keptColumns: first.keptColumns };
+}
+
+async function openOneSource(input: InputOptions, http: HttpInputOptions, naming: RowNaming): Promise<RowSource> {
+  const { rows } = input;
+  let columns = input.columns;
   const url = input.path !== undefined && isUrl(input.path) ? input.path : undefined;
   if (input.path !== undefined && url === undefined) {
     try {
@@ -47,17 +87,20 @@ export async function openRowSource(input: InputOptions, http: HttpInputOptions)
       const bytes = agent && url ? await HttpRangeFile.open(url, agent, http) : await openAsBlob(input.path);
       const parquet = await openParquet(bytes, input.path);
       checkColumns(parquet.columns, columns, input.path);
+      naming.positional = !parquet.columns.includes(columns.id);
       const keptColumns = keptOf(input, parquet.columns, input.path).map((name) => ({ name, type: keptTypeOf(parquet.types.get(name)!) }));
       const mapped = Object.values(columns).filter((name) => parquet.columns.includes(name));
       const wanted = [...new Set([...mapped, ...keptColumns.map(({ name }) => name)])];
       const totalRows = rows ? Math.max(0, Math.min(rows.last, parquet.totalRows) - rows.first + 1) : parquet.totalRows;
-      return { items: closing(toItems(parquet.batches(wanted, rows), columns), agent), totalRows, keptColumns };
+      return { items: closing(toItems(parquet.batches(wanted, rows), columns, naming), agent), totalRows, keptColumns };
     }
     const name = input.path ?? 'standard input';
     // Text columns are known only as rows come: kept columns are named, and checked in the CSV header.
     const keptColumns = keptOf(input, undefined, name).map((column) => ({ name: column, type: input.format === 'csv' ? ('utf8' as const) : ('json' as const) }));
+    naming.positional = columns.id === '';
     const checkHeader = (header: readonly string[]) => {
       checkColumns(header, columns, name);
+      naming.positional = !header.includes(columns.id);
       keptOf(input, header, name);
     };
     if (input.window) {
@@ -65,11 +108,13 @@ export async function openRowSource(input: InputOptions, http: HttpInputOptions)
       // Exactly the window's rows: numbered from its first, nothing to skip.
       const stream = await readWindow(agent && url ? await HttpRangeFile.open(url, agent, http) : await openAsBlob(input.path), input.window);
       const records = input.format === 'csv' ? readCsv(stream, checkHeader, rows.first) : readNdjson(stream, rows.first);
-      return { items: closing(toItems(records, columns), agent), totalRows: rows.last - rows.first + 1, keptColumns };
+      return { items: closing(toItems(records, columns, naming), agent), totalRows: rows.last - rows.first + 1, keptColumns };
     }
-    const stream = agent && url ? await openHttpText(url, agent, http) : openText(input);
+    const raw = agent && url ? await openHttpText(url, agent, http) : openText(input);
+    const compression = input.path === undefined ? undefined : compressionOf(input.path);
+    const stream = compression ? decompressed(raw, compression) : raw;
     const records = input.format === 'csv' ? readCsv(stream, checkHeader) : readNdjson(stream);
-    return { items: closing(toItems(withinRows(records, rows), columns), agent), keptColumns };
+    return { items: closing(namingErrors(toItems(withinRows(records, rows), columns, naming), name), agent), keptColumns };
   } catch (error) {
     await agent?.close();
     if (error instanceof HttpInputError) throw new UsageError(error.message);
@@ -104,6 +149,15 @@ async function* withinRows(records: AsyncIterable<Entry>, rows: RowRange | undef
   }
 }
 
+/** An input that breaks mid-way (a corrupt .gz, a reset connection) stops the run naming it. */
+async function* namingErrors<T>(items: AsyncIterable<T>, name: string): AsyncGenerator<T> {
+  try {
+    yield* items;
+  } catch (error) {
+    throw new Error(`cannot read input ${name}: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
 async function* closing<T>(items: AsyncIterable<T>, agent: Dispatcher | undefined): AsyncGenerator<T> {
   try {
     yield* items;
@@ -119,19 +173,19 @@ type Entry = NumberedRecord | Failed;
  * Batches are walked synchronously: one async step per row fewer (measured: Parquet
  * reading the 567,597-row file went from ~140k to ~180k rows/s).
  */
-async function* toItems(records: AsyncIterable<Entry | readonly Entry[]>, columns: ColumnNames): AsyncGenerator<Item> {
+async function* toItems(records: AsyncIterable<Entry | readonly Entry[]>, columns: ColumnNames, naming: RowNaming): AsyncGenerator<Item> {
   for await (const chunk of records) {
     if (!Array.isArray(chunk)) {
-      yield toItem(chunk as Entry, columns);
+      yield toItem(chunk as Entry, columns, naming);
       continue;
     }
-    for (const entry of chunk as readonly Entry[]) yield toItem(entry, columns);
+    for (const entry of chunk as readonly Entry[]) yield toItem(entry, columns, naming);
   }
 }
 
-function toItem(entry: Entry, columns: ColumnNames): Item {
-  if ('kind' in entry) return entry;
-  const row = normalizeRecord(entry.record, entry.index, columns);
+function toItem(entry: Entry, columns: ColumnNames, naming: RowNaming): Item {
+  if ('kind' in entry) return naming.source === undefined ? entry : { ...entry, row: { ...entry.row, source: naming.source } };
+  const row = normalizeRecord(entry.record, entry.index, columns, naming.positional ? `${naming.idPrefix}${entry.index}` : undefined, naming.source);
   return 'kind' in row ? row : { kind: 'row', row };
 }
 
@@ -154,10 +208,15 @@ function keptOf(input: InputOptions, found: readonly string[] | undefined, name:
   return [...keep];
 }
 
-/** A file with a header or schema must have the id and url columns, and a caption column. */
+/**
+ * A file with a header or schema must have the url column and a caption column, and the
+ * id column unless it is the default one: an input with no `id` column at all (as
+ * img2dataset's test files, with only URL and TEXT) takes its rows' positions as ids, but
+ * an --id-column the user named must be there (a typo should not renumber a dataset).
+ */
 export function checkColumns(found: readonly string[], columns: ColumnNames, name: string): void {
   const missing: string[] = [];
-  if (!found.includes(columns.id)) missing.push(`"${columns.id}" (--id-column)`);
+  if (!found.includes(columns.id) && columns.id !== DEFAULT_COLUMNS.id && columns.id !== '') missing.push(`"${columns.id}" (--id-column)`);
   if (!found.includes(columns.url)) missing.push(`"${columns.url}" (--url-column)`);
   if (columns.hash !== undefined && !found.includes(columns.hash)) missing.push(`"${columns.hash}" (--verify-hash-column)`);
   if (!found.includes(columns.caption) && !found.includes(columns.fallbackCaption)) {

@@ -1,0 +1,16 @@
+/** Compressed inputs are known by their names: `.gz` and `.zst` (a URL by its path). */
+export type Compression = 'gzip' | 'zstd';
+
+/** The compression a file name says, or undefined. */
+export function compressionOf(path: string): Compression | undefined {
+  const name = (/^https?:\/\//i.test(path) && URL.canParse(path) ? new URL(path).pathname : path).toLowerCase();
+  if (name.endsWith('.gz')) return 'gzip';
+  if (name.endsWith('.zst') || name.endsWith('.zstd')) return 'zstd';
+  return undefined;
+}
+
+/** The name without its compression suffix (`rows.ndjson.gz` -> `rows.ndjson`). */
+export function withoutCompression(path: string): string {
+  return path.replace(/\.(gz|zst|zstd)$/i, '');
+}
+
