@@ -5,31 +5,21 @@ import { createHash } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as arrow from 'apache-arrow';
 import { ParquetFile } from 'parquet-wasm';
 import { writeParquetRows } from '../dist/demo/dataset-files.js';
-import { PHOTOS, startTestCdn } from './support/cdn.mjs';
-import { readResults, runCli, tempDir } from './support/run.mjs';
+import { PHOTOS, withTestCdn } from './support/cdn.mjs';
+import { readResults, runCli } from './support/run.mjs';
 
 /** @param {Buffer} bytes */
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 describe('hashes', () => {
-  /** @type {Awaited<ReturnType<typeof startTestCdn>>} */
-  let cdn;
-  /** @type {Awaited<ReturnType<typeof tempDir>>} */
-  let work;
-  before(async () => {
-    cdn = await startTestCdn();
-    work = await tempDir();
-  });
-  after(async () => {
-    await cdn.close();
-    await work.cleanup();
-  });
+  const context = withTestCdn();
 
   it('--results and metadata.parquet carry the sha256 of the fetched bytes and of the stored file', async () => {
+    const { cdn, work } = context;
     const output = join(work.path, 'recorded');
     const results = join(work.path, 'recorded.ndjson');
     const rows = ['aqua.jpg', 'drop.png'].map((name, i) => JSON.stringify({ id: `h${i}`, url: cdn.url(`/photos/${name}`), cogvlm_caption: name }));
@@ -50,6 +40,7 @@ describe('hashes', () => {
   });
 
   it('--verify-hash-column fails bytes that differ as hash_mismatch, for good; an empty cell asks for nothing', async () => {
+    const { cdn, work } = context;
     const aqua = sha256(await readFile(join(PHOTOS, 'aqua.jpg')));
     const input = join(work.path, 'hashed.parquet');
     const rows = [
@@ -83,6 +74,7 @@ describe('hashes', () => {
   });
 
   it('--dedupe url skips a row whose URL was saved under another id, and says so', async () => {
+    const { cdn, work } = context;
     const output = join(work.path, 'dedupe');
     const results = join(work.path, 'dedupe.ndjson');
     const row = (id, name) => JSON.stringify({ id, url: cdn.url(`/photos/${name}?dedupe`), cogvlm_caption: id });

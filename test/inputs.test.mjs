@@ -5,11 +5,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as arrow from 'apache-arrow';
 import { Table as WasmTable, writeParquet } from 'parquet-wasm';
-import { startTestCdn } from './support/cdn.mjs';
-import { readResults, runCli, tempDir } from './support/run.mjs';
+import { withTestCdn } from './support/cdn.mjs';
+import { readResults, runCli } from './support/run.mjs';
 
 /**
  * zstd with the zstd tool when there is one; else one frame of raw blocks (RFC 8878: magic,
@@ -30,20 +30,10 @@ function zstd(data) {
 }
 
 describe('inputs', () => {
-  /** @type {Awaited<ReturnType<typeof startTestCdn>>} */
-  let cdn;
-  /** @type {Awaited<ReturnType<typeof tempDir>>} */
-  let work;
-  before(async () => {
-    cdn = await startTestCdn();
-    work = await tempDir();
-  });
-  after(async () => {
-    await cdn.close();
-    await work.cleanup();
-  });
+  const context = withTestCdn();
 
   it('a Parquet file with only URL and TEXT (as img2dataset writes them): ids are row positions, stable across runs', async () => {
+    const { cdn, work } = context;
     const table = new arrow.Table({
       URL: arrow.vectorFromArray(['aqua.jpg', 'wine.jpg', 'storm.jpg'].map((name) => cdn.url(`/photos/${name}?i2d`)), new arrow.Utf8()),
       TEXT: arrow.vectorFromArray(['sea', 'glass', 'sky'], new arrow.Utf8()),
@@ -66,6 +56,7 @@ describe('inputs', () => {
   });
 
   it('a glob of .gz and .zst NDJSON parts is one stream of rows; ids unique across files; a corrupt part stops the run naming it', async () => {
+    const { cdn, work } = context;
     const parts = join(work.path, 'parts');
     await mkdir(parts);
     const rows = (/** @type {string[]} */ names) => Buffer.from(names.map((name) => `${JSON.stringify({ url: cdn.url(`/photos/${name}?parts`), cogvlm_caption: name })}\n`).join(''));

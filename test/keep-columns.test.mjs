@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { createReadStream, openAsBlob } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import * as arrow from 'apache-arrow';
 import { Table as WasmTable, writeParquet } from 'parquet-wasm';
 import tar from 'tar-stream';
-import { startTestCdn } from './support/cdn.mjs';
-import { runCli, tempDir } from './support/run.mjs';
+import { withTestCdn } from './support/cdn.mjs';
+import { runCli } from './support/run.mjs';
 
 /** @param {string} path */
 async function readTable(path) {
@@ -19,14 +19,10 @@ async function readTable(path) {
 }
 
 describe('--keep-columns', () => {
-  /** @type {Awaited<ReturnType<typeof startTestCdn>>} */
-  let cdn;
-  /** @type {Awaited<ReturnType<typeof tempDir>>} */
-  let work;
+  const context = withTestCdn();
   let input = '';
   before(async () => {
-    cdn = await startTestCdn();
-    work = await tempDir();
+    const { cdn, work } = context;
     const names = ['aqua.jpg', 'wine.jpg', 'storm.jpg'];
     const table = new arrow.Table({
       id: arrow.vectorFromArray([1n, 2n, 3n], new arrow.Int64()),
@@ -41,12 +37,9 @@ describe('--keep-columns', () => {
     input = join(work.path, 'extra.parquet');
     await writeFile(input, writeParquet(WasmTable.fromIPCStream(arrow.tableToIPC(table, 'stream'))));
   });
-  after(async () => {
-    await cdn.close();
-    await work.cleanup();
-  });
 
   it('Parquet in, the same Arrow types out, in metadata.parquet and the Parquet shards', async () => {
+    const { cdn, work } = context;
     const output = join(work.path, 'dir');
     const run = await runCli(['--input', input, '--output', output, '--resolution', '64', '--keep-columns', 'title,likes,score,nsfw,keywords']);
     assert.equal(run.code, 0, run.stderr);
@@ -71,6 +64,7 @@ describe('--keep-columns', () => {
   });
 
   it('NDJSON and the WebDataset .json; unknown or clashing names are refused at start', async () => {
+    const { cdn, work } = context;
     const ndjson = join(work.path, 'extra.ndjson');
     await writeFile(ndjson, `${JSON.stringify({ id: 'n1', url: cdn.url('/photos/drop.png'), cogvlm_caption: 'd', title: 'Drop', likes: 3 })}\n`);
     const output = join(work.path, 'wds');

@@ -2,7 +2,9 @@
 // plus routes that misbehave the way real CDNs do. Everything listens on 127.0.0.1.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as testHooks from 'node:test';
 import { startLoopbackCdn } from '../../dist/demo/loopback-cdn.js';
+import { tempDir } from './run.mjs';
 
 export const PHOTOS = new URL('../../examples/photos/', import.meta.url).pathname;
 export const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
@@ -74,4 +76,22 @@ export async function startTestCdn() {
       await cdn.close();
     },
   };
+}
+
+/**
+ * Inside a `describe`: the test CDN and a fresh folder for its tests, started before them
+ * and removed after. Read the fields in the tests (they are set by then).
+ */
+export function withTestCdn() {
+  const { before, after } = testHooks;
+  const context = /** @type {{ cdn: Awaited<ReturnType<typeof startTestCdn>>, work: Awaited<ReturnType<typeof tempDir>> }} */ ({});
+  before(async () => {
+    context.cdn = await startTestCdn();
+    context.work = await tempDir();
+  });
+  after(async () => {
+    await context.cdn.close();
+    await context.work.cleanup();
+  });
+  return context;
 }
