@@ -160,7 +160,8 @@ describe('problems with the input as a whole', () => {
     const output = join(work.path, 'columns');
     const run = await runCli(['--input', csv, '--output', output]);
     assert.equal(run.code, 2, run.stderr);
-    assert.match(run.stderr, /no column "id" \(--id-column\), no column "url" \(--url-column\); columns found: identifier, link, cogvlm_caption/);
+    // No "id" column is no error (ids become row positions); no url column is.
+    assert.match(run.stderr, /no column "url" \(--url-column\); columns found: identifier, link, cogvlm_caption/);
 
     const renamed = await runCli(['--input', csv, '--output', output, '--id-column', 'identifier', '--url-column', 'link', '--retries', '0']);
     assert.equal(renamed.code, 0, renamed.stderr);

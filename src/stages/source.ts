@@ -154,6 +154,8 @@ async function* namingErrors<T>(items: AsyncIterable<T>, name: string): AsyncGen
   try {
     yield* items;
   } catch (error) {
+    // A wrong header found as the first rows are read is the user's to fix (exit 2).
+    if (error instanceof UsageError) throw error;
     throw new Error(`cannot read input ${name}: ${errorMessage(error)}`, { cause: error });
   }
 }
