@@ -15,6 +15,10 @@ import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
 import { writeCsvRows, writeNdjsonRows, writeParquetRows } from '../dist/demo/dataset-files.js';
 import { spawn } from 'node:child_process';
 
+// Jobs are locked for 5 s (--job-lock): long enough that a live worker on a busy 2-core
+// machine always renews its lock in time (only the killed one loses its job), short enough
+// that the dead worker's job comes back within seconds.
+//
 // A worker is started with the process settings already given, as the README's cron and
 // systemd lines do, so it is one process: the pid a test kills is the one doing the work.
 const SETTINGS = { nodeFlags: ['--initial-old-space-size=64'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } };
@@ -118,7 +122,7 @@ describe('workers on a queue', { skip: !HAVE_REDIS && 'redis-server is not insta
 
     const PER_HOST = 4;
     const workerArgs = (name) => [...q, '--output', output, '--resolution', '32', '--per-host-concurrency', String(PER_HOST), '--concurrency', '8',
-      '--job-lock', '2', '--exit-when-drained', '--log-every', '0', '--results', join(work.path, `results-${name}.ndjson`)];
+      '--job-lock', '5', '--exit-when-drained', '--log-every', '0', '--results', join(work.path, `results-${name}.ndjson`)];
     const workers = ['a', 'b', 'c'].map((name) => startWorker(workerArgs(name)));
     const victim = workers[0];
 
@@ -245,7 +249,7 @@ describe('workers on a queue', { skip: !HAVE_REDIS && 'redis-server is not insta
     const output = join(work.path, 'shards-out');
     const q = ['--redis', redis.url, '--queue', queue];
     assert.equal((await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '50'])).code, 0);
-    const args = [...q, '--output', output, '--sink', 'webdataset', '--samples-per-shard', '10', '--resolution', '32', '--per-host-concurrency', '4', '--job-lock', '2', '--exit-when-drained', '--log-every', '0'];
+    const args = [...q, '--output', output, '--sink', 'webdataset', '--samples-per-shard', '10', '--resolution', '32', '--per-host-concurrency', '4', '--job-lock', '5', '--exit-when-drained', '--log-every', '0'];
     const [victim, other] = [startWorker(args), startWorker(args)];
     await waitFor(async () => (await readdir(output).catch(() => [])).filter((name) => name.endsWith('.tar')).length >= 4);
     victim.child.kill('SIGKILL');
