@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { byteSize, decimal, integer, list, rate, rowRange, seconds } from './cli-values.js';
-import { UsageError, errorMessage } from './errors.js';
+import { TryLater, UsageError, errorMessage } from './errors.js';
 import {
   CHROMA_SUBSAMPLINGS,
   DEFAULT_COLUMNS,
@@ -22,7 +22,6 @@ import {
   type PngFilter,
 } from './options.js';
 import { DEFAULT_DISALLOWED_ROBOTS_TAGS } from './fetch/robots.js';
-import { LockedError } from './state/lock.js';
 import { RESIZE_MODES, type ResizeMode } from './image/size-rule.js';
 import type { MetadataCoverage } from './sinks/sample-index.js';
 import type { StateStore } from './state/store.js';
@@ -33,6 +32,44 @@ export const EXIT_USAGE = 2;
 /** sysexits' EX_TEMPFAIL: another run holds the output; try again later. */
 export const EXIT_LOCKED = 75;
 export const EXIT_ON_SIGNAL: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** The exit code an error ends a command with: 2 for usage, 75 for "not now", else 1. */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE; // commander printed it
+  if (error instanceof UsageError) return EXIT_USAGE;
+  return error instanceof TryLater ? EXIT_LOCKED : EXIT_FATAL;
+}
+
+/**
+ * The first SIGINT or SIGTERM stops gracefully (aborts `stop`, after `onFirst`); a second
+ * one leaves at once (files are still whole: every file is renamed into place complete,
+ * temporary ones are swept at the next start).
+ */
+export interface SignalStop {
+  readonly signal: globalThis.AbortSignal;
+  /** The exit code for a command that ended normally: 130 or 143 after a signal. */
+  exitCode(): number;
+  received(): 'SIGINT' | 'SIGTERM' | undefined;
+  dispose(): void;
+}
+
+export function stopOnSignals(onFirst: (name: 'SIGINT' | 'SIGTERM') => void = () => {}): SignalStop {
+  const stop = new AbortController();
+  let received: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
+    if (received) process.exit(EXIT_ON_SIGNAL[name]);
+    received = name;
+    onFirst(name);
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  return {
+    signal: stop.signal,
+    exitCode: () => (received ? EXIT_ON_SIGNAL[received] : EXIT_OK),
+    received: () => received,
+    dispose: () => void process.off('SIGINT', onSignal).off('SIGTERM', onSignal),
+  };
+}
 
 export interface Flags {
   input?: string[];
@@ -298,11 +335,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     flags = parseFlags(argv);
     options = resolveOptions(toPipelineOptions(flags, process.stdin));
   } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE; // commander already printed it
-    }
-    process.stderr.write(`error: ${errorMessage(error)}\n`);
-    return EXIT_USAGE;
+    if (!(error instanceof CommanderError)) process.stderr.write(`error: ${errorMessage(error)}\n`);
+    return error instanceof CommanderError ? exitCodeOf(error) : EXIT_USAGE;
   }
   // Only a run loads the image, HTTP and Parquet libraries: --help, --version and status
   // stay quick, and work where a native module (sharp's) cannot load.
@@ -313,27 +347,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
   if (!run) return EXIT_FATAL;
 
-  // First SIGINT or SIGTERM: stop gracefully. A second one: leave at once (files are
-  // still whole: every file is renamed into place complete, temporary ones are swept
-  // at the next start).
-  const stop = new AbortController();
-  let signal: 'SIGINT' | 'SIGTERM' | undefined;
-  const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
-    if (signal) process.exit(EXIT_ON_SIGNAL[name]);
-    signal = name;
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  const signals = stopOnSignals();
   try {
-    const summary = await run.runPipeline(options, { stop: stop.signal });
+    const summary = await run.runPipeline(options, { stop: signals.signal });
     process.stderr.write(`${run.formatSummary(summary, flags.output)}\n`);
-    return signal ? EXIT_ON_SIGNAL[signal] : EXIT_OK;
+    return signals.exitCode();
   } catch (error) {
     process.stderr.write(`error: ${errorMessage(error)}\n`);
-    if (error instanceof LockedError) return EXIT_LOCKED;
-    return error instanceof UsageError ? EXIT_USAGE : EXIT_FATAL;
+    return exitCodeOf(error);
   } finally {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    signals.dispose();
     // stdin may still be open (a run stopped early): it must not hold the process.
     process.stdin.destroy();
   }

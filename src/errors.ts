@@ -13,6 +13,11 @@ export class SinkError extends Error {
   override readonly name = 'SinkError';
 }
 
+/** Not now: something else holds what this needs (another run's lock, a queue still busy): exit 75. */
+export class TryLater extends Error {
+  override readonly name: string = 'TryLater';
+}
+
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);

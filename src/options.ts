@@ -360,7 +360,7 @@ function integer(flag: string, value: number, min: number, max: number): number 
 }
 
 /** A path on the machine that will read the output: it must not depend on this one's working directory. */
-function absolutePath(flag: string, value: string): string {
+export function absolutePath(flag: string, value: string): string {
   if (!isAbsolute(value)) throw new UsageError(`${flag} must be an absolute path (where the output folder will be), got ${JSON.stringify(value)}`);
   return normalize(value).replace(/(.)\/+$/, '$1');
 }

@@ -12,7 +12,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SinkError, errorMessage } from './errors.js';
 import { createRequestPlanner } from './fetch/cdn-resize.js';
@@ -32,7 +32,7 @@ import { resumeStage } from './stages/resume.js';
 import { sinkStage } from './stages/sink.js';
 import { openRowSource, type RowSource } from './stages/source.js';
 import type { Item } from './types.js';
-import { writeFilesAtomically } from './util/atomic-file.js';
+import { writeFileAtomically } from './util/atomic-file.js';
 import { assertWritableFile } from './util/writable-path.js';
 
 export interface RunHooks {
@@ -89,7 +89,7 @@ async function runLocked(options: Options, source: RowSource, hooks: RunHooks): 
 
   if (options.report.summaryPath !== undefined) {
     const path = options.report.summaryPath;
-    await writeFilesAtomically(dirname(path), [[basename(path), `${JSON.stringify(summary, null, 2)}\n`]]);
+    await writeFileAtomically(path, `${JSON.stringify(summary, null, 2)}\n`);
   }
   return summary;
 }

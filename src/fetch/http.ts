@@ -79,7 +79,6 @@ function attemptSignal(timeoutMs: number, abandon: AbortSignal | undefined): { s
 
 async function attemptFetch(url: string, agent: Dispatcher, options: FetchOptions, deadline: AbortSignal): Promise<AttemptResult> {
   const agentTokens = [agentToken(options.userAgent)];
-  const denying = new Set(options.disallowedRobotsTags);
   const visited = new Set<string>();
   let current = url;
   for (;;) {
@@ -97,8 +96,8 @@ async function attemptFetch(url: string, agent: Dispatcher, options: FetchOption
     }
     const { statusCode, headers, body } = response;
 
-    if (options.respectRobotsTag && denying.size > 0) {
-      const denial = robotsDenial(headerValues(headers, 'x-robots-tag'), agentTokens, denying);
+    if (options.respectRobotsTag && options.disallowedRobotsTags.length > 0) {
+      const denial = robotsDenial(headerValues(headers, 'x-robots-tag'), agentTokens, options.disallowedRobotsTags);
       if (denial) {
         discard(body);
         return failure('robots_denied', `X-Robots-Tag ${denial}: the site opts this image out (--disallowed-robots-tags)`, 0, statusCode);

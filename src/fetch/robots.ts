@@ -11,7 +11,7 @@ export const DEFAULT_DISALLOWED_ROBOTS_TAGS: readonly string[] = ['noai', 'noima
  * The directive that opts this response out, or undefined. `agentTokens` are the names
  * this tool answers to (lower case): a directive scoped to another agent does not apply.
  */
-export function robotsDenial(headerValues: readonly string[], agentTokens: readonly string[], denying: ReadonlySet<string>): string | undefined {
+export function robotsDenial(headerValues: readonly string[], agentTokens: readonly string[], denying: readonly string[]): string | undefined {
   for (const value of headerValues) {
     // One header line may hold several comma-separated directives; an agent prefix
     // ("name: a, b") scopes the directives after it on that line.
@@ -24,7 +24,7 @@ export function robotsDenial(headerValues: readonly string[], agentTokens: reado
         part = part.slice(colon + 1).trim();
         scoped = agent === '*' || agentTokens.includes(agent);
       }
-      if (scoped && denying.has(part)) return part;
+      if (scoped && denying.includes(part)) return part;
     }
   }
   return undefined;

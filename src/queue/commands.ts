@@ -5,23 +5,21 @@
  * usage or input error, 75 not now (finalize before the queue drained), 130 and 143 after
  * SIGINT and SIGTERM.
  */
-import { basename, dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT_FATAL, EXIT_LOCKED, EXIT_ON_SIGNAL, EXIT_OK, EXIT_USAGE, buildCommand, columnsFrom, withColumnOptions, toPipelineOptions, type Flags } from '../cli.js';
+import { EXIT_OK, buildCommand, columnsFrom, exitCodeOf, stopOnSignals, toPipelineOptions, withColumnOptions, type Flags } from '../cli.js';
 import { integer, seconds } from '../cli-values.js';
 import { UsageError, errorMessage } from '../errors.js';
-import { inferInputFormat, resolveOptions, type InputFormat } from '../options.js';
-import { writeFilesAtomically } from '../util/atomic-file.js';
+import { absolutePath, inferInputFormat, resolveOptions, type InputFormat } from '../options.js';
+import { writeFileAtomically } from '../util/atomic-file.js';
 
 /** Runs a command's work, turning its errors into one line and an exit code. */
 async function guarded(work: () => Promise<number>): Promise<number> {
   try {
     return await work();
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    process.stderr.write(`error: ${errorMessage(error)}\n`);
-    if (error instanceof UsageError) return EXIT_USAGE;
-    return (error as Error)?.name === 'QueueNotDrained' ? EXIT_LOCKED : EXIT_FATAL;
+    if (!(error instanceof CommanderError)) process.stderr.write(`error: ${errorMessage(error)}\n`);
+    return exitCodeOf(error);
   }
 }
 
@@ -70,9 +68,7 @@ interface WorkerFlags extends Flags {
 }
 
 export async function workerCommand(argv: readonly string[]): Promise<number> {
-  let flags: WorkerFlags;
-  let options: ReturnType<typeof resolveOptions>;
-  try {
+  return guarded(async () => {
     const command = queueOptions(buildCommand().name('photo-concept-pipeline worker'))
       .usage('--redis URL --queue NAME --output DIR [options]')
       .description('Take jobs from a queue and run the pipeline over their rows, into an output folder other workers may share.\nTakes every run flag except the input ones (rows come from the jobs).')
@@ -82,27 +78,15 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     // The input and its columns are the queue's, given to enqueue.
     for (const option of command.options) if (ENQUEUE_ONLY.includes(option.long ?? '')) option.hideHelp();
     command.parse([...argv], { from: 'user' });
-    flags = command.opts<WorkerFlags>();
+    const flags = command.opts<WorkerFlags>();
     const given = command.options.find((option) => ENQUEUE_ONLY.includes(option.long ?? '') && command.getOptionValueSource(option.attributeName()) === 'cli');
     if (given?.long === '--no-resume') throw new UsageError('a worker always keeps the shared resume state: it is what makes a taken-over job skip stored samples');
     if (given) throw new UsageError(`a worker reads its rows from the queue's jobs: ${given.long} belongs to enqueue`);
-    options = resolveOptions(toPipelineOptions({ ...flags, input: undefined }, process.stdin));
-  } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    process.stderr.write(`error: ${errorMessage(error)}\n`);
-    return EXIT_USAGE;
-  }
-  return guarded(async () => {
+    const options = resolveOptions(toPipelineOptions({ ...flags, input: undefined }, process.stdin));
     const { runWorker } = await import('./worker.js');
-    const stop = new AbortController();
-    let signal: 'SIGINT' | 'SIGTERM' | undefined;
-    const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
-      if (signal) process.exit(EXIT_ON_SIGNAL[name]);
-      signal = name;
+    const signals = stopOnSignals((name) => {
       process.stderr.write(`${name}: finishing or handing back the job in hand (rows in flight have ${options.graceMs / 1000} s)\n`);
-      stop.abort();
-    };
-    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    });
     try {
       const outcome = await runWorker({
         redisUrl: flags.redis,
@@ -111,20 +95,20 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
         jobLockMs: flags.jobLock ?? 30_000,
         ...(flags.maxJobs === undefined ? {} : { maxJobs: flags.maxJobs }),
         exitWhenDrained: flags.exitWhenDrained === true,
-        stop: stop.signal,
+        stop: signals.signal,
         log: (line) => void process.stderr.write(`${line}\n`),
       });
       const { totals } = outcome;
       process.stderr.write(`worker done: ${outcome.jobs} jobs, ${totals.rows} rows, ${totals.saved} saved, ${totals.failed} failed, ${totals.skipped} skipped\n`);
       const summaryPath = options.report.summaryPath;
       if (summaryPath !== undefined) {
-        const summary = { jobs: outcome.jobs, ...totals, interrupted: signal !== undefined };
-        await writeFilesAtomically(dirname(summaryPath), [[basename(summaryPath), `${JSON.stringify(summary, null, 2)}\n`]]);
+        const summary = { jobs: outcome.jobs, ...totals, interrupted: signals.received() !== undefined };
+        await writeFileAtomically(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
       }
       if (outcome.fatal !== undefined) throw outcome.fatal;
-      return signal ? EXIT_ON_SIGNAL[signal] : EXIT_OK;
+      return signals.exitCode();
     } finally {
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      signals.dispose();
       process.stdin.destroy();
     }
   });
@@ -139,13 +123,12 @@ export async function finalizeCommand(argv: readonly string[]): Promise<number> 
       .option('--force', 'go on while jobs are still waiting or running (their samples are left out)');
     command.parse([...argv], { from: 'user' });
     const flags = command.opts<{ redis: string; queue: string; output: string; dataloaderRoot?: string; force?: boolean }>();
-    if (flags.dataloaderRoot !== undefined && !flags.dataloaderRoot.startsWith('/')) throw new UsageError('--dataloader-root must be an absolute path');
     const { finalize } = await import('./finalize.js');
     const outcome = await finalize({
       redisUrl: flags.redis,
       queue: flags.queue,
       output: flags.output,
-      datasetRoot: flags.dataloaderRoot ?? resolve(flags.output),
+      datasetRoot: flags.dataloaderRoot === undefined ? resolve(flags.output) : absolutePath('--dataloader-root', flags.dataloaderRoot),
       force: flags.force === true,
       log: (line) => void process.stderr.write(`${line}\n`),
     });

@@ -16,14 +16,14 @@
  * shared state says, not from what an earlier finalize did.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, opendir, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import chain from 'stream-chain';
 import fixUtf8Stream from 'stream-chain/utils/fixUtf8Stream.js';
 import lines from 'stream-chain/utils/lines.js';
-import { UsageError } from '../errors.js';
+import { TryLater, UsageError } from '../errors.js';
 import { METADATA_PARTS_DIR, datasetFileWriter } from '../sinks/dir.js';
 import { DirLayout, sampleFolders } from '../sinks/dir-layout.js';
 import type { KeptColumn } from '../sinks/kept-columns.js';
@@ -51,7 +51,7 @@ export interface FinalizeOutcome {
   readonly removedFiles: number;
 }
 
-export class QueueNotDrained extends Error {
+export class QueueNotDrained extends TryLater {
   override readonly name = 'QueueNotDrained';
 }
 
@@ -136,29 +136,32 @@ function parseLine(line: string): IndexedSample | undefined {
 /** The files a dir sink writes per sample: its caption and its image. */
 const SAMPLE_FILE = /^(?!\.)(.+)\.(txt|png|jpg|webp|gif|tif|avif|heif)$/;
 
-/** Captions and images of samples the state does not record saved (in the output and its --subfolders). */
+/**
+ * Captions and images of samples the state does not record saved (in the output and its
+ * --subfolders). Folders are walked as they are listed and checked a batch at a time: a
+ * flat folder of the whole dataset holds over a million names.
+ */
 async function removeUnrecorded(output: string, state: RedisState): Promise<number> {
-  const byId = new Map<string, string[]>();
-  for (const folder of ['', ...(await sampleFolders(output))]) {
-    for (const name of await readdir(join(output, folder))) {
-      const id = SAMPLE_FILE.exec(name)?.[1];
-      if (id === undefined) continue;
-      byId.set(id, [...(byId.get(id) ?? []), join(folder, name)]);
-    }
-  }
   let removed = 0;
-  const ids = [...byId.keys()];
-  for (let i = 0; i < ids.length; i += CHECK_BATCH) {
-    const chunk = ids.slice(i, i + CHECK_BATCH);
-    const saved = await state.savedAmong(chunk);
-    for (const [j, id] of chunk.entries()) {
-      if (saved[j]) continue;
-      for (const name of byId.get(id)!) {
-        await rm(join(output, name), { force: true });
-        removed++;
-      }
+  let batch: Array<{ id: string; path: string }> = [];
+  const flush = async () => {
+    const saved = await state.savedAmong(batch.map(({ id }) => id));
+    for (const [i, { path }] of batch.entries()) {
+      if (saved[i]) continue;
+      await rm(path, { force: true });
+      removed++;
+    }
+    batch = [];
+  };
+  for (const folder of ['', ...(await sampleFolders(output))]) {
+    for await (const entry of await opendir(join(output, folder))) {
+      const id = SAMPLE_FILE.exec(entry.name)?.[1];
+      if (id === undefined || !entry.isFile()) continue;
+      batch.push({ id, path: join(output, folder, entry.name) });
+      if (batch.length >= CHECK_BATCH) await flush();
     }
   }
+  await flush();
   return removed;
 }
 

@@ -21,7 +21,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { Queue, Worker, WaitingError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { SinkError, UsageError, errorMessage } from '../errors.js';
 import { connectionNotes } from '../fetch/dispatcher.js';
 import { createFetcher } from '../fetch/fetcher.js';

@@ -3,8 +3,7 @@
  * textfile collector. Rewritten atomically (temporary file and rename) every few seconds
  * and at the end, so the collector never reads half a file.
  */
-import { basename, dirname } from 'node:path';
-import { writeFilesAtomically } from '../util/atomic-file.js';
+import { writeFileAtomically } from '../util/atomic-file.js';
 import type { HostStatus } from '../fetch/host-gate.js';
 import type { Snapshot } from './counters.js';
 import { rates } from './progress.js';
@@ -47,7 +46,7 @@ export function formatMetrics(snapshot: Snapshot, startedAt: number): string {
 }
 
 export async function writeMetrics(path: string, text: string): Promise<void> {
-  await writeFilesAtomically(dirname(path), [[basename(path), text]]);
+  await writeFileAtomically(path, text);
 }
 
 const HOSTS_IN_METRICS = 20;

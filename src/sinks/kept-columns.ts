@@ -29,7 +29,6 @@ export function keptValue(value: unknown, type: KeptType): string | number | big
   if (value === null || value === undefined) return null;
   switch (type) {
     case 'utf8':
-      return typeof value === 'string' ? value : JSON.stringify(value);
     case 'json':
       return typeof value === 'string' ? value : JSON.stringify(value);
     case 'int32':

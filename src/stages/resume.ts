@@ -6,23 +6,16 @@
  * every failed sample once more. With `dedupeUrls`, a row whose URL an earlier row saved
  * under another id is skipped as `duplicate_url`.
  */
+import type { ResumeOptions } from '../options.js';
 import type { Sink } from '../sinks/contract.js';
 import type { ResumeState } from '../state/store.js';
 import type { Item, SkipReason } from '../types.js';
 import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
 
-export interface ResumeOptions {
-  /** Runs a transiently failing sample is tried in, in total. */
-  readonly maxAttempts: number;
-  readonly retryFailed: boolean;
-  /** Skip a row whose URL is already saved under another id (`--dedupe url`). */
-  readonly dedupeUrls?: boolean;
-}
-
 /** Lookups are quick; a few at once hide the sink's `has` (a stat for the dir sink). */
 const LOOKUPS_AT_ONCE = 16;
 
-export function resumeStage(store: ResumeState, run: number, sink: Sink, options: ResumeOptions): AsyncTransform<Item, Item> {
+export function resumeStage(store: ResumeState, run: number, sink: Sink, options: Pick<ResumeOptions, 'maxAttempts' | 'retryFailed' | 'dedupeUrls'>): AsyncTransform<Item, Item> {
   return mapConcurrent(async (item: Item): Promise<Item> => {
     if (item.kind !== 'row') return item;
     const { row } = item;

@@ -56,9 +56,7 @@ async function openManySources(input: InputOptions, paths: readonly string[], ht
   const stems = paths.map((path) => basename(withoutCompression(path)).replace(/\.[^.]*$/, ''));
   const clash = stems.find((stem, i) => stems.indexOf(stem) !== i);
   if (clash !== undefined) throw new UsageError(`two inputs are both called ${clash}: ids from row positions would not be unique; rename one`);
-  for (const path of paths) {
-    if (!isUrl(path)) await access(path).catch((error: unknown) => Promise.reject(new UsageError(`cannot read input ${path}: ${errorMessage(error)}`)));
-  }
+  for (const path of paths) if (!isUrl(path)) await assertReadable(path);
   const one = (i: number) => openOneSource({ ...input, path: paths[i]!, paths: undefined, format: inferInputFormat(paths[i]!, input.format) }, http, { source: paths[i]!, idPrefix: `${stems[i]}-` });
   const first = await one(0);
   async function* items(): AsyncGenerator<Item> {
@@ -69,16 +67,9 @@ async function openManySources(input: InputOptions, paths: readonly string[], ht
 }
 
 async function openOneSource(input: InputOptions, http: HttpInputOptions, naming: RowNaming): Promise<RowSource> {
-  const { rows } = input;
-  let columns = input.columns;
+  const { rows, columns } = input;
   const url = input.path !== undefined && isUrl(input.path) ? input.path : undefined;
-  if (input.path !== undefined && url === undefined) {
-    try {
-      await access(input.path);
-    } catch (error) {
-      throw new UsageError(`cannot read input ${input.path}: ${errorMessage(error)}`);
-    }
-  }
+  if (input.path !== undefined && url === undefined) await assertReadable(input.path);
   // One connection pool for the input, closed when its rows end.
   const agent = url === undefined ? undefined : createInputAgent(http);
   try {
@@ -119,6 +110,14 @@ async function openOneSource(input: InputOptions, http: HttpInputOptions, naming
     await agent?.close();
     if (error instanceof HttpInputError) throw new UsageError(error.message);
     throw error;
+  }
+}
+
+async function assertReadable(path: string): Promise<void> {
+  try {
+    await access(path);
+  } catch (error) {
+    throw new UsageError(`cannot read input ${path}: ${errorMessage(error)}`);
   }
 }
 

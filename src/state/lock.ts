@@ -7,9 +7,10 @@
 import { hostname } from 'node:os';
 import { link, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TryLater } from '../errors.js';
 import { isProcessRunning } from '../util/process-alive.js';
 
-export class LockedError extends Error {
+export class LockedError extends TryLater {
   override readonly name = 'LockedError';
 }
 

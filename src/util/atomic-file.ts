@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { writeError } from '../errors.js';
 import { isProcessRunning } from './process-alive.js';
 
@@ -33,6 +33,11 @@ export async function writeFilesAtomically(folder: string, files: ReadonlyArray<
     throw error;
   }
   return staged.reduce((sum, { data }) => sum + Buffer.byteLength(data), 0);
+}
+
+/** One file at `path`, written whole or not at all (reports: a summary, a metrics file). */
+export async function writeFileAtomically(path: string, data: Buffer | string): Promise<number> {
+  return writeFilesAtomically(dirname(path), [[basename(path), data]]);
 }
 
 /**
