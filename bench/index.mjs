@@ -38,6 +38,7 @@ import { writeParquetRows } from '../dist/demo/dataset-files.js';
 import { resolveOptions } from '../dist/options.js';
 import { GLIBC_ENV, NODE_FLAGS } from '../dist/process-settings.js';
 import { openRowSource } from '../dist/stages/source.js';
+import { datasetCaption, datasetId } from './dataset-rows.mjs';
 import { cpuByKind, cpuSeconds, processRssKb, threadTicks, treeRssKb } from './proc.mjs';
 
 /** Output settings measured, by name: the pipeline's flags (the ceiling gets the same). */
@@ -296,12 +297,9 @@ async function memoryOverDataset(total, files) {
   try {
     const input = join(cache, `dataset-${total}.parquet`);
     if (!existsSync(input)) {
-      const words = 'a photo of the with in on and close-up view of warm light soft background wooden table green leaves city street at night'.split(' ');
       const rows = [];
       for (let i = 0; i < total; i++) {
-        const length = 40 + ((i * 7919) % 80); // 40 to 120 words, like cogvlm captions
-        const caption = Array.from({ length }, (_, w) => words[(i + w * 31) % words.length]).join(' ');
-        rows.push({ id: 1_000_000 + i, url: `https://images.pexels.com/photos/${i}/pexels-photo-${i}.jpeg`, cogvlm_caption: caption, tags: 'photo, light', width: 6000, height: 4000 });
+        rows.push({ id: datasetId(i), url: `https://images.pexels.com/photos/${i}/pexels-photo-${i}.jpeg`, cogvlm_caption: datasetCaption(i), tags: 'photo, light', width: 6000, height: 4000 });
       }
       await writeParquetRows(input, rows, 100_000);
     }

@@ -12,7 +12,7 @@
  * still cover every stored sample: a flag cleared by the first store after they were
  * written, so a run killed since then is known to have left them behind.
  */
-import Database from 'better-sqlite3';
+import { openDatabase } from '../util/sqlite.js';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { setImmediate } from 'node:timers/promises';
@@ -66,9 +66,7 @@ export class SampleIndex {
   constructor(output: string, name: string) {
     mkdirSync(join(output, '.pipeline'), { recursive: true });
     this.#path = indexPath(output, name);
-    this.#db = new Database(this.#path);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = NORMAL');
+    this.#db = openDatabase(this.#path);
     this.#db.exec(`CREATE TABLE IF NOT EXISTS samples (
       id TEXT PRIMARY KEY, filename TEXT NOT NULL, caption TEXT NOT NULL,
       width INTEGER NOT NULL, height INTEGER NOT NULL, original_width INTEGER NOT NULL, original_height INTEGER NOT NULL,
@@ -197,7 +195,7 @@ export class SampleIndex {
   static coverage(output: string, name: string): MetadataCoverage | undefined {
     const path = indexPath(output, name);
     if (!existsSync(path)) return undefined;
-    const db = new Database(path, { readonly: true, fileMustExist: true });
+    const db = openDatabase(path, { readonly: true });
     try {
       return readCoverage(db);
     } finally {

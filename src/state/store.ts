@@ -8,7 +8,7 @@
  * process (committed transactions are in the log); only a power cut could lose the last
  * few, which again costs a refetch, never a corrupt file.
  */
-import Database from 'better-sqlite3';
+import { openDatabase } from '../util/sqlite.js';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { join } from 'node:path';
 import { isTransient, type FailureReason } from '../reasons.js';
@@ -96,10 +96,8 @@ export class StateStore implements ResumeState {
 
   /** Opens (creating if needed) the state of an output folder. */
   static open(output: string, options: { readonly?: boolean } = {}): StateStore {
-    const db = new Database(join(output, STATE_DIR, 'state.sqlite'), { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    const db = openDatabase(join(output, STATE_DIR, 'state.sqlite'), options);
     if (!options.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
       db.exec(`
         CREATE TABLE IF NOT EXISTS samples (
           id TEXT PRIMARY KEY,
