@@ -39,6 +39,19 @@ describe('hashes', () => {
     }
   });
 
+  it('--format original: the stored file is the fetched bytes, and both hashes are theirs', async () => {
+    const { cdn, work } = context;
+    const output = join(work.path, 'original');
+    const results = join(work.path, 'original.ndjson');
+    const run = await runCli(['--output', output, '--format', 'original', '--resize', 'none', '--results', results], { stdin: `${JSON.stringify({ id: 'o1', url: cdn.url('/photos/aqua.jpg'), cogvlm_caption: 'kept' })}\n` });
+    assert.equal(run.code, 0, run.stderr);
+    const [line] = await readResults(results);
+    const original = sha256(await readFile(join(PHOTOS, 'aqua.jpg')));
+    assert.equal(sha256(await readFile(join(output, 'o1.jpg'))), original);
+    assert.equal(line?.original_sha256, original);
+    assert.equal(line?.sha256, original);
+  });
+
   it('--verify-hash-column fails bytes that differ as hash_mismatch, for good; an empty cell asks for nothing', async () => {
     const { cdn, work } = context;
     const aqua = sha256(await readFile(join(PHOTOS, 'aqua.jpg')));

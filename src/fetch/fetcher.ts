@@ -14,7 +14,7 @@ import { HostGate, type HostStatus, type Permit, type RequestOutcome } from './h
 import { createAgent, fetchOnce } from './http.js';
 
 export type FetchResult =
-  | { readonly ok: true; readonly body: Buffer; readonly attempts: number; readonly bytesFetched: number }
+  | { readonly ok: true; readonly body: Buffer; /** The body's SHA-256, lower-case hex. */ readonly sha256: string; readonly attempts: number; readonly bytesFetched: number }
   | {
       readonly ok: false;
       readonly reason: FailureReason;
@@ -69,7 +69,7 @@ export function createFetcher(options: FetchOptions, shared?: SharedHostLimits):
         });
         if (result.ok) {
           permit.release('ok');
-          return { ok: true, body: result.body, attempts: attempt, bytesFetched: bytesFetched + result.body.length };
+          return { ok: true, body: result.body, sha256: result.sha256, attempts: attempt, bytesFetched: bytesFetched + result.body.length };
         }
         const toldToWait = result.status !== undefined && SLOW_DOWN_STATUSES.has(result.status);
         permit.release(toldToWait ? 'slow_down' : result.status === undefined ? 'other' : 'answered', result.retryAfterMs);

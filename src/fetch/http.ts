@@ -13,6 +13,7 @@
  * Every response body is read to the end, dumped or destroyed: an unread undici body
  * holds its socket forever.
  */
+import { createHash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import type { FetchOptions } from '../options.js';
 import type { FailureReason } from '../types.js';
@@ -26,7 +27,7 @@ export const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 export type AttemptResult =
-  | { readonly ok: true; readonly body: Buffer; readonly status: number }
+  | { readonly ok: true; readonly body: Buffer; /** The body's SHA-256, lower-case hex. */ readonly sha256: string; readonly status: number }
   | {
       readonly ok: false;
       readonly reason: FailureReason;
@@ -187,7 +188,7 @@ async function readBody(
     const verdict = checkHead(data, status);
     if (verdict) return verdict;
   }
-  return { ok: true, body: data, status };
+  return { ok: true, body: data, sha256: collected.sha256(), status };
 }
 
 /**
@@ -195,17 +196,23 @@ async function readBody(
  * size and each chunk is copied in as it arrives, so the chunks can be freed at once
  * instead of living until a final concatenation (half the memory per body, one copy).
  * Without one, or if the body is longer than declared, chunks are kept and joined.
+ *
+ * Each chunk is also hashed as it arrives, while it is in the CPU's cache: a 64 KB chunk
+ * takes about 30 µs, so even a 12 MB original never holds the event loop, and the hash
+ * costs no second pass over the body, no copy and no trip to another thread.
  */
 class BodyBuffer {
   #buffer: Buffer | undefined;
   #chunks: Buffer[] = [];
   #length = 0;
+  readonly #hash = createHash('sha256');
 
   constructor(declared: number | undefined) {
     if (declared !== undefined && declared > 0) this.#buffer = Buffer.allocUnsafeSlow(declared);
   }
 
   append(chunk: Buffer): void {
+    this.#hash.update(chunk);
     if (this.#buffer && this.#length + chunk.length <= this.#buffer.length) {
       chunk.copy(this.#buffer, this.#length);
     } else {
@@ -218,6 +225,11 @@ class BodyBuffer {
 
   head(bytes: number): Buffer {
     return this.contents().subarray(0, bytes);
+  }
+
+  /** The SHA-256 of everything appended; call once, at the end. */
+  sha256(): string {
+    return this.#hash.digest('hex');
   }
 
   contents(): Buffer {

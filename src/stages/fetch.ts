@@ -6,7 +6,6 @@
 import type { RequestPlanner } from '../fetch/cdn-resize.js';
 import type { Fetcher } from '../fetch/fetcher.js';
 import { failed, type Item } from '../types.js';
-import { sha256Hex } from '../util/sha256.js';
 import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
 
 /**
@@ -23,7 +22,7 @@ export function fetchStage(fetcher: Fetcher, planRequest: RequestPlanner, concur
     if (!result.ok) {
       return failed(row, result.reason, `row ${row.index} (id ${row.id}): ${url}: ${result.detail}`, result);
     }
-    const originalSha256 = await sha256Hex(result.body);
+    const originalSha256 = result.sha256;
     if (row.expectedSha256 !== undefined && row.expectedSha256 !== originalSha256) {
       return failed(row, 'hash_mismatch', `row ${row.index} (id ${row.id}): ${url}: the fetched bytes have sha256 ${originalSha256}, the input says ${row.expectedSha256}`, result);
     }

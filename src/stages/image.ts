@@ -17,8 +17,9 @@ export function imageStage(options: ImageOptions): AsyncTransform<Item, Item> {
     if (!result.ok) {
       return failed(row, result.reason, `row ${row.index} (id ${row.id}): ${row.url}: ${result.detail}`, { attempts, bytesFetched });
     }
-    // Hashed here, off the main thread, once for the sink's metadata and for --results.
-    const sha256 = await sha256Hex(result.image);
+    // Hashed once, for the sink's metadata and for --results; an original kept byte for
+    // byte was hashed as it arrived.
+    const sha256 = result.image === item.body ? item.originalSha256 : await sha256Hex(result.image);
     return { kind: 'encoded', row, attempts, bytesFetched, sha256, originalSha256: item.originalSha256, ...withoutOk(result) };
   }, { concurrency: options.concurrency });
 }

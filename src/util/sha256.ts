@@ -1,7 +1,7 @@
 /**
  * SHA-256 of a buffer as lower-case hex, computed off the main thread (WebCrypto's digest
- * runs on libuv's pool): a 12 MB original takes ~25 ms to hash, which on the event loop
- * would stall every request in flight.
+ * runs on libuv's pool): for the encoded image, which sharp hands over whole. A fetched
+ * body is hashed as its chunks arrive instead (see BodyBuffer in fetch/http.ts).
  */
 import { webcrypto } from 'node:crypto';
 
