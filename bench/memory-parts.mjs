@@ -4,7 +4,7 @@
 // resume state on, sampling process.memoryUsage() and parquet-wasm's memory every second.
 // Prints the parts at 10%, 50% and 100% of the rows.
 //
-//   npm run build && MALLOC_ARENA_MAX=2 node --initial-old-space-size=64 bench/memory-parts.mjs [rows] [sink]
+//   npm run build && MALLOC_ARENA_MAX=2 node --initial-old-space-size=64 bench/memory-parts.mjs [rows] [sink] [metadata-every seconds, 300]
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { runPipeline } from '../dist/index.js';
 const ROOT = new URL('..', import.meta.url).pathname;
 const rows = Number(process.argv[2] ?? 100_000);
 const sink = process.argv[3] ?? 'null';
+const metadataEverySeconds = Number(process.argv[4] ?? 300);
 const work = join(tmpdir(), `pcp-memory-parts-${process.pid}`);
 const small = join(ROOT, '.bench-cache', 'small');
 await mkdir(small, { recursive: true });
@@ -53,7 +54,7 @@ try {
   const timer = setInterval(() => samples.push(parts()), 1000);
   const started = performance.now();
   const summary = await runPipeline(
-    { input: { path: input }, output: join(work, 'out'), sink, image: { format: 'jpeg', resolution: 64, round: 8 }, fetch: { concurrency: 32 }, report: { quiet: true } },
+    { input: { path: input }, output: join(work, 'out'), sink, metadataEveryMs: metadataEverySeconds * 1000, image: { format: 'jpeg', resolution: 64, round: 8 }, fetch: { concurrency: 32 }, report: { quiet: true } },
     { log: () => {} },
   );
   clearInterval(timer);
