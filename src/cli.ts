@@ -335,8 +335,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     flags = parseFlags(argv);
     options = resolveOptions(toPipelineOptions(flags, process.stdin));
   } catch (error) {
-    if (!(error instanceof CommanderError)) process.stderr.write(`error: ${errorMessage(error)}\n`);
-    return error instanceof CommanderError ? exitCodeOf(error) : EXIT_USAGE;
+    if (error instanceof CommanderError) return exitCodeOf(error); // commander printed it
+    // Anything wrong with the flags or their values is the user's to fix.
+    process.stderr.write(`error: ${errorMessage(error)}\n`);
+    return EXIT_USAGE;
   }
   // Only a run loads the image, HTTP and Parquet libraries: --help, --version and status
   // stay quick, and work where a native module (sharp's) cannot load.

@@ -12,7 +12,7 @@ import type { SinkFactory } from './sinks/contract.js';
 import type { RowRange } from './sources/parquet.js';
 import { globSync, isDynamicPattern } from 'tinyglobby';
 import { UsageError } from './errors.js';
-import { withoutCompression } from './sources/compression.js';
+import { inputName, withoutCompression } from './sources/compression.js';
 import { DEFAULT_DISALLOWED_ROBOTS_TAGS } from './fetch/robots.js';
 
 export type InputFormat = 'ndjson' | 'csv' | 'parquet';
@@ -208,8 +208,7 @@ const INPUT_FORMATS: readonly InputFormat[] = ['ndjson', 'csv', 'parquet'];
 export function inferInputFormat(path: string | undefined, given?: InputFormat): InputFormat {
   if (given !== undefined) return given;
   if (path === undefined) return 'ndjson';
-  // A URL's query (a signed link, say) is not part of its name.
-  const lower = withoutCompression(/^https?:\/\//i.test(path) && URL.canParse(path) ? new URL(path).pathname : path).toLowerCase();
+  const lower = withoutCompression(inputName(path)).toLowerCase();
   if (lower.endsWith('.parquet')) return 'parquet';
   if (lower.endsWith('.csv')) return 'csv';
   return 'ndjson';

@@ -153,7 +153,6 @@ export class StateStore implements ResumeState {
     this.#write(() => this.#recordSaved(id, run, size, url));
   }
 
-
   savedUnder(url: string): string | undefined {
     return this.#urlOwner.get(url)?.id;
   }
