@@ -197,7 +197,7 @@ export function buildCommand(): Command {
     .option('--dataloader-root <path>', 'dir sink: absolute path the output folder will have where SimpleTuner reads it, for simpletuner-dataloader.json (default: the output folder)')
     .option('--keep-columns <names>', "carry these input columns (comma-separated) or 'all' (Parquet) into metadata.parquet, the WebDataset .json and the Parquet shards, with their Parquet types", (value: string) => (value.trim() === 'all' ? 'all' : list(value)))
     .option('--subfolders <n>', 'dir sink: spread files over N folders (000 to N-1, by a hash of the id) so none holds a million; 0 keeps one flat folder (default: 0)', integer)
-    .option('--metadata-every <seconds>', 'dir sink: refresh metadata.parquet and the dataloader config this often during a run, 0 for only at the end (default: 300)', seconds)
+    .option('--metadata-every <seconds>', 'dir sink: refresh metadata.parquet and the dataloader config this often during a run (the first time after 30 s at the latest), 0 for only at the end (default: 300)', seconds)
     .option('--results <file>', 'write one NDJSON line per row: id, url, status, reason, size')
     .option('--summary <file>', 'write the run summary as JSON')
     .option('--metrics-file <file>', 'Prometheus text-format counters, rewritten every 5 s (node_exporter textfile collector)')

@@ -11,8 +11,9 @@
  *
  * Both dataset files always cover what is on disk: they are brought up to date when the
  * sink opens (a killed run leaves them behind; nothing is fetched before they are),
- * every `metadataEveryMs` during a run (a folder copied mid-run trains on what it holds),
- * and at close. Each is replaced by a rename, never seen half-written.
+ * during a run (within its first 30 s, then every `metadataEveryMs`: a folder copied
+ * mid-run trains on what it holds), and at close. Each is replaced by a rename, never
+ * seen half-written.
  */
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import { STATE_DIR } from '../state/store.js';
 import type { StoredFormat } from '../types.js';
 import { writeFilesAtomically } from '../util/atomic-file.js';
 import { exists } from '../util/exists.js';
+import { repeat } from '../util/repeat.js';
 import { SampleRefused, type Sample, type SharedOutput, type Sink, type SinkContext, type SinkFactory } from './contract.js';
 import type { KeptColumn } from './kept-columns.js';
 import { describeSample, metadataColumns, metadataRow } from './metadata.js';
@@ -64,7 +66,8 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
     index.close();
     throw error;
   }
-  const refresher = context.metadataEveryMs > 0 ? setInterval(() => datasetFiles.refreshInBackground(), context.metadataEveryMs).unref() : undefined;
+  const everyMs = context.metadataEveryMs;
+  const stopRefreshing = everyMs > 0 ? repeat(() => datasetFiles.refreshInBackground(), { firstAfterMs: Math.min(FIRST_REFRESH_MS, everyMs), everyMs }) : () => {};
 
   return {
     concurrency: WRITES_AT_ONCE,
@@ -78,7 +81,7 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
       return { bytesWritten };
     },
     async close() {
-      clearInterval(refresher);
+      stopRefreshing();
       try {
         await datasetFiles.refresh();
       } finally {
@@ -87,6 +90,13 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
     },
   };
 };
+
+/**
+ * When the first refresh comes, at the latest. A run that lasts days shows its
+ * metadata.parquet and trainer config within its first minute, so they can be checked
+ * (or a trainer pointed at them) without waiting a whole interval.
+ */
+const FIRST_REFRESH_MS = 30_000;
 
 /** Writes are small and independent; a few at once keep the disk busy. */
 const WRITES_AT_ONCE = 8;
