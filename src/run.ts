@@ -33,6 +33,7 @@ import { sinkStage } from './stages/sink.js';
 import { openRowSource, type RowSource } from './stages/source.js';
 import type { Item } from './types.js';
 import { writeFileAtomically } from './util/atomic-file.js';
+import { releaseFreedMemoryEvery } from './util/release-memory.js';
 import { assertWritableFile } from './util/writable-path.js';
 
 export interface RunHooks {
@@ -137,6 +138,7 @@ export async function runRows(options: Options, source: RowSource, context: RunC
     graceTimer = setTimeout(() => abandon.abort(), options.graceMs).unref();
   };
   hooks.stop?.addEventListener('abort', onStop, { once: true });
+  const stopReleasingMemory = releaseFreedMemoryEvery();
 
   let sink: Awaited<ReturnType<typeof openSink>> | undefined;
   let recorder: Recorder | undefined;
@@ -180,6 +182,7 @@ export async function runRows(options: Options, source: RowSource, context: RunC
   }
 
   const [sinkClosed, recorderClosed] = await Promise.allSettled([sink?.close(), recorder?.close()]);
+  stopReleasingMemory();
   if (sinkClosed.status === 'rejected') failure ??= { error: sinkClosed.reason };
   if (recorderClosed.status === 'rejected') failure ??= { error: recorderClosed.reason };
   const summary = recorder?.summary();
