@@ -55,7 +55,8 @@ function flagName(flag: string): string {
   return flag.split('=')[0]!.replaceAll('_', '-');
 }
 
-function isGlibc(): boolean {
+/** Whether this process runs on glibc (a diagnostic report says: a few milliseconds). */
+export function isGlibc(): boolean {
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
   return header?.glibcVersionRuntime !== undefined;
 }

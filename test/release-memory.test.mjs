@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { isGlibc } from '../dist/process-settings.js';
 
-const report = /** @type {{ header?: { glibcVersionRuntime?: string } }} */ (process.report.getReport());
-const isGlibcLinux = process.platform === 'linux' && report.header?.glibcVersionRuntime !== undefined;
+const isGlibcLinux = process.platform === 'linux' && isGlibc();
 
 test('memory freed in the middle of the heap goes back to the OS', { skip: !isGlibcLinux && 'glibc Linux only' }, () => {
   // In a child: its resident size is what is measured. 80 MB of 4 KB buffers, then all but
