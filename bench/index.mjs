@@ -38,6 +38,7 @@ import { writeParquetRows } from '../dist/demo/dataset-files.js';
 import { resolveOptions } from '../dist/options.js';
 import { GLIBC_ENV, NODE_FLAGS } from '../dist/process-settings.js';
 import { openRowSource } from '../dist/stages/source.js';
+import { startCdnProcess } from './cdn-process.mjs';
 import { datasetCaption, datasetId } from './dataset-rows.mjs';
 import { cpuByKind, cpuSeconds, processRssKb, threadTicks, treeRssKb } from './proc.mjs';
 
@@ -73,10 +74,11 @@ const repeat = Math.max(1, Number(flags.repeat));
 const count = Number(flags.count);
 const cores = availableParallelism();
 const work = join(tmpdir(), `pcp-bench-${process.pid}`);
+let outputFolders = 0;
 await mkdir(work, { recursive: true });
 
 const photos = await findPhotos();
-const cdn = await serve(photos);
+const cdn = await startCdnProcess(photos);
 try {
   const files = (await readdir(photos)).filter((name) => /\.(jpe?g|png|webp)$/i.test(name)).sort();
   const rows = [];
@@ -184,8 +186,12 @@ function median(runs, by) {
  * CPU every 100 ms. `onLine` sees each stderr line (with a sampler, for progress lines).
  */
 async function runPipeline(input, extra, onLine = noLines, { resume = false } = {}) {
-  const output = join(work, 'out');
-  await rm(output, { recursive: true, force: true });
+  // A new folder for every run, all removed with the work folder at the end. Deleting one
+  // run's files just before the next made that run pay for it: ext4 without a journal
+  // (this machine's root) skips every inode freed in the last minute (six while its inode
+  // table block is unwritten), one lookup each, for every file it creates
+  // (fs/ext4/ialloc.c, find_inode_bit and recently_deleted), about 1 ms of CPU per image.
+  const output = join(work, `out-${++outputFolders}`);
   const summaryPath = join(work, 'summary.json');
   const started = performance.now();
   // Progress lines only when someone reads them.
@@ -253,7 +259,8 @@ function findPython() {
 }
 
 async function runReference(python, rows) {
-  const output = join(work, 'reference');
+  // A new folder each run, kept until the end, as the pipeline's (see runPipeline).
+  const output = join(work, `reference-${++outputFolders}`);
   const started = performance.now();
   const child = spawn(python, [join(ROOT, 'bench/reference.py'), output, '8'], { stdio: ['pipe', 'ignore', 'inherit'] });
   child.stdin.end(rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
@@ -269,7 +276,6 @@ async function runReference(python, rows) {
   const seconds = (performance.now() - started) / 1000;
   let bytesWritten = 0;
   for (const name of await readdir(output)) if (name.endsWith('.png')) bytesWritten += (await stat(join(output, name))).size;
-  await rm(output, { recursive: true, force: true });
   return { imagesPerSecond: rows.length / seconds, peakRssMb: peakRssKb / 1024, bytesWritten, cpuPercent: (cpu / seconds) * 100 };
 }
 
@@ -293,7 +299,7 @@ async function memoryOverDataset(total, files) {
     const target = join(small, `small-${i}.jpg`);
     if (!existsSync(target)) await sharp(join(photos, file)).resize(96, 64, { fit: 'fill' }).jpeg({ quality: 80 }).toFile(target);
   }
-  const smallCdn = await serve(small);
+  const smallCdn = await startCdnProcess(small);
   try {
     const input = join(cache, `dataset-${total}.parquet`);
     if (!existsSync(input)) {
@@ -353,21 +359,6 @@ async function memoryOverDataset(total, files) {
   } finally {
     await smallCdn.close();
   }
-}
-
-/** Starts bench/serve.mjs over a folder; resolves once it listens. */
-async function serve(root) {
-  const child = spawn(process.execPath, [join(ROOT, 'bench/serve.mjs'), root], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const [line] = await once(createInterface({ input: child.stdout }), 'line');
-  return {
-    origin: line.trim(),
-    /** CPU the server has used so far: it shares the cores with what it serves. */
-    cpuSeconds: () => cpuSeconds(threadTicks(child.pid)),
-    close: async () => {
-      child.stdin.end();
-      if (child.exitCode === null) await once(child, 'exit');
-    },
-  };
 }
 
 async function findPhotos() {
