@@ -19,7 +19,7 @@ export function imageStage(options: ImageOptions): AsyncTransform<Item, Item> {
     }
     // Hashed once, for the sink's metadata and for --results; an original kept byte for
     // byte was hashed as it arrived.
-    const sha256 = result.image === item.body ? item.originalSha256 : await sha256Hex(result.image);
+    const sha256 = result.image === item.body ? item.originalSha256 : sha256Hex(result.image);
     return { kind: 'encoded', row, attempts, bytesFetched, sha256, originalSha256: item.originalSha256, ...withoutOk(result) };
   }, { concurrency: options.concurrency });
 }
