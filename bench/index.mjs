@@ -190,7 +190,7 @@ async function runPipeline(input, extra, onLine = noLines, { resume = false } = 
   // run's files just before the next made that run pay for it: ext4 without a journal
   // (this machine's root) skips every inode freed in the last minute (six while its inode
   // table block is unwritten), one lookup each, for every file it creates
-  // (fs/ext4/ialloc.c, find_inode_bit and recently_deleted), about 1 ms of CPU per image.
+  // (fs/ext4/ialloc.c, find_inode_bit and recently_deleted): 2 to 5 ms of CPU per image.
   const output = join(work, `out-${++outputFolders}`);
   const summaryPath = join(work, 'summary.json');
   const started = performance.now();
