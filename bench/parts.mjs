@@ -10,7 +10,6 @@
 // (default: the bench's photos, 200 rows, 3 repeats, --format jpeg). Runs itself with the
 // process settings the pipeline gives itself (src/process-settings.ts).
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -62,7 +61,7 @@ try {
     const cdnBefore = cdn.cpuSeconds();
     rows.fetch.push((await measure(() => fetchAll(urls))).ms);
     rows.cdn.push(((cdn.cpuSeconds() - cdnBefore) * 1000) / count);
-    rows.bodyHash.push((await measure(async () => bodies.map((body) => createHash('sha256').update(body).digest('hex')))).ms);
+    rows.bodyHash.push((await measure(async () => bodies.map((body) => sha256Hex(body)))).ms);
     const encoded = await measure(() => encodeAll(bodies));
     rows.encode.push(encoded.ms);
     const outputHashes = await measure(async () => encoded.value.map((image) => sha256Hex(image.image)));
