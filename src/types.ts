@@ -63,6 +63,10 @@ export interface Pending {
 export interface Fetched {
   readonly kind: 'fetched';
   readonly row: Row;
+  /**
+   * The fetched bytes, in memory of their own that nothing else holds: the image stage
+   * frees it once the image is encoded (util/release-buffer.ts).
+   */
   readonly body: Buffer;
   /** sha256 of the fetched bytes, before any re-encode. */
   readonly originalSha256: string;

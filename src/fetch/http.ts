@@ -232,10 +232,19 @@ class BodyBuffer {
     return this.#hash.digest('hex');
   }
 
+  /**
+   * The body so far. Always memory of its own: a chunk is undici's slice of a socket read
+   * and Buffer.concat may hand out a slice of Node's shared pool, and neither may be freed
+   * by the body's holder (util/release-buffer.ts), so chunks are copied into a new Buffer.
+   */
   contents(): Buffer {
     if (this.#buffer) return this.#buffer.subarray(0, this.#length);
-    if (this.#chunks.length !== 1) this.#chunks = [Buffer.concat(this.#chunks, this.#length)];
-    return this.#chunks[0] as Buffer;
+    const whole = Buffer.allocUnsafeSlow(this.#length);
+    let at = 0;
+    for (const chunk of this.#chunks) at += chunk.copy(whole, at);
+    this.#buffer = whole;
+    this.#chunks = [];
+    return whole;
   }
 }
 
