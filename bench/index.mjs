@@ -40,7 +40,7 @@ import { GLIBC_ENV, NODE_FLAGS } from '../dist/process-settings.js';
 import { openRowSource } from '../dist/stages/source.js';
 import { startCdnProcess } from './cdn-process.mjs';
 import { datasetCaption, datasetId } from './dataset-rows.mjs';
-import { cpuByKind, cpuSeconds, processRssKb, threadTicks, treeRssKb } from './proc.mjs';
+import { cpuByKind, cpuSeconds, watchProcessTree } from './proc.mjs';
 
 /** Output settings measured, by name: the pipeline's flags (the ceiling gets the same). */
 const SETTINGS = {
@@ -136,7 +136,7 @@ try {
         `  pipeline ${pipeline.imagesPerSecond.toFixed(2)} images/s (runs: ${list(pipelineRuns)}), ` +
         `${(inputBytes / 1e6 / pipeline.seconds).toFixed(1)} MB/s in, CPU ${pipeline.cpuPercent.toFixed(0)}%, peak RSS ${pipeline.peakRssMb.toFixed(0)} MiB, ` +
         `${(pipeline.bytesWritten / pipeline.saved / 1e6).toFixed(3)} MB/file\n` +
-        `  ceiling  ${ceiling.imagesPerSecond.toFixed(2)} images/s (runs: ${list(ceilingRuns)})\n` +
+        `  ceiling  ${ceiling.imagesPerSecond.toFixed(2)} images/s (runs: ${list(ceilingRuns)}), peak RSS ${ceiling.peakRssMb.toFixed(0)} MiB\n` +
         `  pipeline/ceiling ${toCeiling.median.toFixed(3)} (rounds: ${toCeiling.rounds})\n` +
         `  CPU ms per image, libvips / main thread / other threads: pipeline ${perImage(pipeline.cpu.libvips, pipeline.saved)} / ` +
         `${perImage(pipeline.cpu.main, pipeline.saved)} / ${perImage(pipeline.cpu.other, pipeline.saved)}, ceiling ${perImage(ceiling.cpu.libvips, ceiling.images)} / ` +
@@ -198,28 +198,17 @@ async function runPipeline(input, extra, onLine = noLines, { resume = false } = 
   const quiet = onLine === noLines ? ['--quiet'] : [];
   const args = [join(ROOT, 'dist/pipeline.js'), '--input', input, '--output', output, ...(resume ? [] : ['--no-resume']), ...quiet, '--summary', summaryPath, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let peakRssKb = 0;
   // The command restarts itself with its process settings (src/process-settings.ts): the
-  // parent supervises, the worker runs. Their peaks are kept apart too.
-  let peakParentKb = 0;
-  let threads = new Map();
-  const sample = () => {
-    const rssKb = treeRssKb(child.pid);
-    peakRssKb = Math.max(peakRssKb, rssKb);
-    peakParentKb = Math.max(peakParentKb, processRssKb(child.pid));
-    // Threads that have exited keep the ticks last seen.
-    for (const [key, thread] of threadTicks(child.pid)) threads.set(key, thread);
-    return { rssKb };
-  };
-  const timer = setInterval(sample, 100);
+  // parent supervises, the worker runs. The parent's peak is kept apart too.
+  const watch = watchProcessTree(child.pid);
   const lines = createInterface({ input: child.stderr });
   let lastLines = [];
   lines.on('line', (line) => {
     lastLines = [...lastLines.slice(-5), line];
-    onLine(line, sample);
+    onLine(line, watch.sample);
   });
   const [code] = await once(child, 'exit');
-  clearInterval(timer);
+  const { peakRssKb, peakRootKb: peakParentKb, threads } = watch.stop();
   const wallSeconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`pipeline exited ${code}: ${lastLines.join('\n')}`);
   const summary = JSON.parse(await readFile(summaryPath, 'utf8'));
@@ -244,12 +233,15 @@ async function runCeiling(fileList, extra) {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...GLIBC_ENV, ...process.env },
   });
+  // Watched as the pipeline is, though only its peak RSS is used: both pay the same.
+  const watch = watchProcessTree(child.pid);
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (text) => (output += text));
   const [code] = await once(child, 'exit');
+  const { peakRssKb } = watch.stop();
   if (code !== 0) throw new Error(`ceiling exited ${code}`);
   const result = JSON.parse(output);
-  return { ...result, imagesPerSecond: result.images / result.seconds };
+  return { ...result, imagesPerSecond: result.images / result.seconds, peakRssMb: peakRssKb / 1024 };
 }
 
 function findPython() {
@@ -264,14 +256,10 @@ async function runReference(python, rows) {
   const started = performance.now();
   const child = spawn(python, [join(ROOT, 'bench/reference.py'), output, '8'], { stdio: ['pipe', 'ignore', 'inherit'] });
   child.stdin.end(rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
-  let peakRssKb = 0;
-  let cpu = 0;
-  const timer = setInterval(() => {
-    peakRssKb = Math.max(peakRssKb, treeRssKb(child.pid));
-    cpu = Math.max(cpu, cpuSeconds(threadTicks(child.pid)));
-  }, 100);
+  const watch = watchProcessTree(child.pid);
   const [code] = await once(child, 'exit');
-  clearInterval(timer);
+  const { peakRssKb, threads } = watch.stop();
+  const cpu = cpuSeconds(threads);
   if (code !== 0) throw new Error(`reference exited ${code}`);
   const seconds = (performance.now() - started) / 1000;
   let bytesWritten = 0;

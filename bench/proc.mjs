@@ -81,3 +81,32 @@ function treePids(pid) {
   }
   return pids;
 }
+
+/**
+ * Watches a process tree every `everyMs`: peak RSS of the tree and of its root, and every
+ * thread's CPU ticks (a thread that exits keeps the ticks last seen). Every run a bench
+ * compares is watched the same way, so each pays the same small cost for being watched
+ * (about 1 ms of the bench's own CPU per sample on the same cores).
+ */
+export function watchProcessTree(pid, everyMs = 100) {
+  let peakRssKb = 0;
+  let peakRootKb = 0;
+  const threads = new Map();
+  const sample = () => {
+    const rssKb = treeRssKb(pid);
+    peakRssKb = Math.max(peakRssKb, rssKb);
+    peakRootKb = Math.max(peakRootKb, processRssKb(pid));
+    for (const [key, thread] of threadTicks(pid)) threads.set(key, thread);
+    return { rssKb };
+  };
+  const timer = setInterval(sample, everyMs);
+  return {
+    /** Samples now (for a caller that wants RSS at a moment of its own). */
+    sample,
+    /** Stops watching; what was seen. */
+    stop() {
+      clearInterval(timer);
+      return { peakRssKb, peakRootKb, threads };
+    },
+  };
+}
