@@ -14,10 +14,11 @@
 //      50k rows and at the end; and reading that Parquet file alone, in rows/s;
 //   5. with --png-sweep: what each png zlib level costs, with and without adaptive filters.
 //
-// Pipeline and ceiling runs alternate, --repeat times each. Speeds are medians; ratios are
-// the median of each round's own ratio (pipeline and ceiling measured a few seconds apart),
-// since on a shared 2-core machine one run can be 10-20% off the next and the drift moves
-// both runs of a round alike. Pipeline time is the run as the tool reports it (output
+// --repeat rounds; in each, every setting's pipeline runs with its ceiling run just before
+// and just after it. Speeds are medians; ratios are the median of each round's own ratio,
+// the pipeline against the mean of the ceiling runs either side of it: on a shared 2-core
+// machine one run can be 10-20% off the next, and the drift moves runs seconds apart alike
+// (bracketing cancels a steady drift, which one ceiling run after the pipeline did not). Pipeline time is the run as the tool reports it (output
 // opened to sink closed); the process's start-up (~0.5 s, loading sharp and parquet-wasm)
 // is left out, as the ceiling leaves out loading sharp.
 //
@@ -100,20 +101,26 @@ try {
   console.log(`photos: ${files.length} files from ${photos}; ${count} rows, ${(megapixels / count).toFixed(1)} MP and ${(inputBytes / count / 1e6).toFixed(2)} MB on average; ${cores} cores`);
   if (settings.length > 0) console.log(`pipeline: node dist/pipeline.js --input rows.parquet --output OUT --no-resume --quiet FLAGS; ceiling: node bench/ceiling.mjs FILES FLAGS; medians of ${repeat}\n`);
 
-  // Rounds: every setting's pipeline and ceiling, then the reference, so that a machine
-  // that drifts faster or slower during the bench shifts all of them alike.
+  // Rounds: every setting's pipeline between two runs of its ceiling, then the reference,
+  // so that a machine that drifts faster or slower during the bench shifts all of them alike.
   const python = flags['skip-reference'] || settings.length === 0 ? undefined : findPython();
-  const runs = new Map(settings.map((setting) => [setting.name, { pipeline: [], ceiling: [] }]));
+  const runs = new Map(settings.map((setting) => [setting.name, { pipeline: [], ceiling: [], bracket: [] }]));
   const referenceRuns = [];
   for (let round = 1; round <= repeat; round++) {
     for (const setting of settings) {
+      const before = await runCeiling(fileList, setting.flags);
       const cdnBefore = cdn.cpuSeconds();
       const pipeline = await runPipeline(input, setting.flags);
       pipeline.cdnCpu = cdn.cpuSeconds() - cdnBefore;
-      const ceiling = await runCeiling(fileList, setting.flags);
-      runs.get(setting.name).pipeline.push(pipeline);
-      runs.get(setting.name).ceiling.push(ceiling);
-      console.log(`round ${round}/${repeat}: ${setting.name} pipeline ${pipeline.imagesPerSecond.toFixed(2)}, ceiling ${ceiling.imagesPerSecond.toFixed(2)} images/s`);
+      const after = await runCeiling(fileList, setting.flags);
+      const { pipeline: pipelineRuns, ceiling: ceilingRuns, bracket } = runs.get(setting.name);
+      pipelineRuns.push(pipeline);
+      ceilingRuns.push(before, after);
+      bracket.push({ imagesPerSecond: (before.imagesPerSecond + after.imagesPerSecond) / 2 });
+      console.log(
+        `round ${round}/${repeat}: ${setting.name} ceiling ${before.imagesPerSecond.toFixed(2)}, pipeline ${pipeline.imagesPerSecond.toFixed(2)}, ` +
+          `ceiling ${after.imagesPerSecond.toFixed(2)} images/s`,
+      );
     }
     if (python) {
       const reference = await runReference(python, rows);
@@ -126,11 +133,11 @@ try {
   const list = (values) => values.map((run) => run.imagesPerSecond.toFixed(2)).join(', ');
   const table = [];
   for (const setting of settings) {
-    const { pipeline: pipelineRuns, ceiling: ceilingRuns } = runs.get(setting.name);
+    const { pipeline: pipelineRuns, ceiling: ceilingRuns, bracket } = runs.get(setting.name);
     const pipeline = median(pipelineRuns, (run) => run.imagesPerSecond);
     const ceiling = median(ceilingRuns, (run) => run.imagesPerSecond);
-    const toCeiling = pairedRatio(pipelineRuns, ceilingRuns);
-    table.push({ setting, pipeline, ceiling, pipelineRuns, ceilingRuns });
+    const toCeiling = pairedRatio(pipelineRuns, bracket);
+    table.push({ setting, pipeline, ceiling, pipelineRuns, bracket });
     console.log(
       `\n${setting.name} (${setting.label})\n` +
         `  pipeline ${pipeline.imagesPerSecond.toFixed(2)} images/s (runs: ${list(pipelineRuns)}), ` +
@@ -151,9 +158,9 @@ try {
       `\nreference (Python, thread pool + requests + PIL, PNG): ${reference.imagesPerSecond.toFixed(2)} images/s (runs: ${list(referenceRuns)}), ` +
         `CPU ${reference.cpuPercent.toFixed(0)}%, peak RSS ${reference.peakRssMb.toFixed(0)} MiB, ${(reference.bytesWritten / count / 1e6).toFixed(3)} MB/file`,
     );
-    for (const { setting, pipeline, pipelineRuns, ceilingRuns } of table) {
+    for (const { setting, pipeline, pipelineRuns, bracket } of table) {
       const toReference = pairedRatio(pipelineRuns, referenceRuns);
-      const ceilingToReference = pairedRatio(ceilingRuns, referenceRuns);
+      const ceilingToReference = pairedRatio(bracket, referenceRuns);
       console.log(
         `${setting.name.padEnd(9)} pipeline/reference ${toReference.median.toFixed(2)} (rounds: ${toReference.rounds}; ` +
           `ceiling/reference ${ceilingToReference.median.toFixed(2)}), ` +
