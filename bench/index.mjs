@@ -18,9 +18,10 @@
 // and just after it. Speeds are medians; ratios are the median of each round's own ratio,
 // the pipeline against the mean of the ceiling runs either side of it: on a shared 2-core
 // machine one run can be 10-20% off the next, and the drift moves runs seconds apart alike
-// (bracketing cancels a steady drift, which one ceiling run after the pipeline did not). Pipeline time is the run as the tool reports it (output
-// opened to sink closed); the process's start-up (~0.5 s, loading sharp and parquet-wasm)
-// is left out, as the ceiling leaves out loading sharp.
+// (bracketing cancels a steady drift, which one ceiling run after the pipeline did not).
+// Pipeline time is the run as the tool reports it (output opened to sink closed); the
+// process's start-up (~0.5 s, loading sharp and parquet-wasm) is left out, as the ceiling
+// leaves out loading sharp.
 //
 // Usage: npm run bench -- [--photos DIR] [--count N] [--repeat N] [--only png,png-fast,jpeg,jpeg-444,webp]
 //                         [--skip-throughput] [--skip-reference] [--png-sweep] [--skip-memory] [--rows N] [--memory-sink dir|null]
