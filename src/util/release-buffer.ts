@@ -6,8 +6,8 @@
  * to move it into the old generation, and dead old objects are found only by a full
  * mark-compact. V8 also counts the external bytes allocated since the last mark-compact
  * against the old generation's limit, so megabyte bodies were what set the pace of full
- * collections: over 600 photos to jpeg, 21 mark-compacts with every core marking (about
- * 1.5 ms of CPU per image). Freed here, the same run took one.
+ * collections: over 600 photos to jpeg, 21 to 23 mark-compacts with every core marking
+ * (about 1.5 ms of CPU per image). Freed here, the same run took one.
  *
  * How: transferring the ArrayBuffer detaches it (the Buffer is left empty) and moves its
  * memory to a young clone that nobody holds, which the next scavenge frees, within
