@@ -18,12 +18,9 @@
  * Node's shared 8 KB pool or of a socket read would take other owners' bytes with it, so
  * those are left alone. The caller promises that nothing, native code included, still
  * reads the bytes.
- *
- * @returns whether the memory was freed.
  */
-export function releaseBuffer(buffer: Buffer): boolean {
+export function releaseBuffer(buffer: Buffer): void {
   const memory = buffer.buffer;
-  if (!(memory instanceof ArrayBuffer) || buffer.byteOffset !== 0 || buffer.byteLength !== memory.byteLength || memory.byteLength === 0) return false;
+  if (!(memory instanceof ArrayBuffer) || buffer.byteOffset !== 0 || buffer.byteLength !== memory.byteLength || memory.byteLength === 0) return;
   structuredClone(memory, { transfer: [memory] });
-  return true;
 }
