@@ -44,6 +44,23 @@ describe('mapConcurrent', () => {
     assert.equal(mostHeld, 4);
   });
 
+  test('a slot freed by handing a result on is refilled before the consumer asks again', async () => {
+    const { source } = countingSource(3);
+    let started = 0;
+    const mapped = mapConcurrent(async (/** @type {number} */ n) => {
+      started++;
+      return n;
+    }, { concurrency: 1 })(source);
+    const iterator = mapped[Symbol.asyncIterator]();
+    assert.deepEqual(await iterator.next(), { done: false, value: 0 });
+    // The consumer works on item 0 (a sink stage starts its write) before it asks for more.
+    await sleep(20);
+    assert.equal(started, 2, 'item 1 started while the consumer held item 0');
+    assert.deepEqual(await iterator.next(), { done: false, value: 1 });
+    assert.deepEqual(await iterator.next(), { done: false, value: 2 });
+    assert.equal((await iterator.next()).done, true);
+  });
+
   test('yields results as they finish, not in input order', async () => {
     const { source } = countingSource(5);
     const mapped = mapConcurrent(async (/** @type {number} */ n) => {

@@ -6,6 +6,9 @@
  * At most `concurrency` items are held at once, counting both those being worked on and
  * finished results the consumer has not taken yet. A full stage stops pulling from the
  * one before it, so backpressure reaches the row source and memory stays bounded.
+ * A slot is refilled as soon as it frees (a task settles, a result is handed on), not
+ * when the consumer next asks: the consumer may take a while (a sink stage starts its
+ * write first), and a stage that waited for it would leave the slot idle meanwhile.
  * Results are yielded as they finish, so one slow download never holds back the others
  * (Node's `Readable.map` keeps input order and would).
  *
@@ -49,7 +52,13 @@ export function mapConcurrent<In, Out>(fn: MapFunction<In, Out>, { concurrency, 
     // Every state change calls `wake`; the loop re-checks all state before it waits
     // again, so a change that happens while the consumer holds a result is never lost.
     let wake: () => void = () => {};
-    const changed = () => wake();
+    const fill = () => {
+      if (!pulling && !exhausted && !stopped && !failure && running.size + results.length < concurrency) pull();
+    };
+    const changed = () => {
+      fill();
+      wake();
+    };
 
     const start = (item: In) => {
       const task: Promise<void> = Promise.resolve()
@@ -86,9 +95,11 @@ export function mapConcurrent<In, Out>(fn: MapFunction<In, Out>, { concurrency, 
     try {
       for (;;) {
         if (failure) throw failure.error;
-        if (!pulling && !exhausted && running.size + results.length < concurrency) pull();
+        fill();
         if (results.length > 0) {
-          yield results.shift() as Out;
+          const result = results.shift() as Out;
+          fill(); // its slot is free once it is handed on
+          yield result;
           continue;
         }
         if (exhausted && running.size === 0) return;
