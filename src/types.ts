@@ -86,9 +86,10 @@ export interface Encoded {
   readonly kind: 'encoded';
   readonly row: Row;
   readonly image: Buffer;
-  /** sha256 of `image`, and of the fetched bytes it was made from. */
-  readonly sha256: string;
+  /** sha256 of the fetched bytes `image` was made from. */
   readonly originalSha256: string;
+  /** Whether `image` is the fetched bytes themselves, kept byte for byte (its sha256 is `originalSha256`). */
+  readonly storedAsFetched: boolean;
   readonly format: StoredFormat;
   readonly width: number;
   readonly height: number;

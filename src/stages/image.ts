@@ -8,7 +8,6 @@ import { encodeImage } from '../image/encode.js';
 import type { ImageOptions } from '../options.js';
 import { failed, type Item } from '../types.js';
 import { releaseBuffer } from '../util/release-buffer.js';
-import { sha256Hex } from '../util/sha256.js';
 import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
 
 export function imageStage(options: ImageOptions): AsyncTransform<Item, Item> {
@@ -16,16 +15,16 @@ export function imageStage(options: ImageOptions): AsyncTransform<Item, Item> {
     if (item.kind !== 'fetched') return item;
     const { row, attempts, bytesFetched } = item;
     const result = await encodeImage(item.body, options, item.originalSize);
+    const storedAsFetched = result.ok && result.image === item.body;
     // sharp is done with the body once its promise settles; an original kept byte for byte
     // goes on to the sink.
-    if (!(result.ok && result.image === item.body)) releaseBuffer(item.body);
+    if (!storedAsFetched) releaseBuffer(item.body);
     if (!result.ok) {
       return failed(row, result.reason, `row ${row.index} (id ${row.id}): ${row.url}: ${result.detail}`, { attempts, bytesFetched });
     }
-    // Hashed once, for the sink's metadata and for --results; an original kept byte for
-    // byte was hashed as it arrived.
-    const sha256 = result.image === item.body ? item.originalSha256 : sha256Hex(result.image);
-    return { kind: 'encoded', row, attempts, bytesFetched, sha256, originalSha256: item.originalSha256, ...withoutOk(result) };
+    // The stored image is hashed by the sink stage, after this slot has gone to the next
+    // decode: each of the few slots should wait on nothing but sharp.
+    return { kind: 'encoded', row, attempts, bytesFetched, originalSha256: item.originalSha256, storedAsFetched, ...withoutOk(result) };
   }, { concurrency: options.concurrency });
 }
 

@@ -9,6 +9,7 @@ import { extensionOf } from '../image/encode.js';
 import type { Sample, Sink } from '../sinks/contract.js';
 import { failed, type Encoded, type Item } from '../types.js';
 import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
+import { sha256Hex } from '../util/sha256.js';
 
 /**
  * @param graceMs after a fatal error stops the pipeline, how long writes already handed
@@ -18,9 +19,12 @@ export function sinkStage(sink: Sink, graceMs: number): AsyncTransform<Item, Ite
   return mapConcurrent(async (item: Item, { signal }): Promise<Item> => {
     if (item.kind !== 'encoded') return item;
     const { row, attempts, bytesFetched } = item;
+    // Hashed once, for the sink's metadata and for --results; an original kept byte for
+    // byte was hashed as it arrived.
+    const sha256 = item.storedAsFetched ? item.originalSha256 : sha256Hex(item.image);
     let bytesWritten: number;
     try {
-      const result = await settleWithin(sink.write(toSample(item)), signal, graceMs);
+      const result = await settleWithin(sink.write(toSample(item, sha256)), signal, graceMs);
       if (result === ABANDONED) {
         return failed(row, 'interrupted', `row ${row.index} (id ${row.id}): the sink's write had not settled ${graceMs / 1000} s after the run stopped`, { attempts, bytesFetched });
       }
@@ -33,7 +37,7 @@ export function sinkStage(sink: Sink, graceMs: number): AsyncTransform<Item, Ite
       const reason = (error as { transient?: unknown })?.transient === false ? 'sink_refused' : 'sink_error';
       return failed(row, reason, `row ${row.index} (id ${row.id}): sink ${reason === 'sink_refused' ? 'refused it' : 'failed'}: ${errorMessage(error)}`, { attempts, bytesFetched });
     }
-    return { kind: 'saved', row, width: item.width, height: item.height, bytesWritten, bytesFetched, attempts, sha256: item.sha256, originalSha256: item.originalSha256 };
+    return { kind: 'saved', row, width: item.width, height: item.height, bytesWritten, bytesFetched, attempts, sha256, originalSha256: item.originalSha256 };
   }, { concurrency: sink.concurrency ?? 1 });
 }
 
@@ -54,12 +58,12 @@ function settleWithin<T>(work: Promise<T>, signal: AbortSignal, graceMs: number)
   });
 }
 
-function toSample(item: Encoded): Sample {
+function toSample(item: Encoded, sha256: string): Sample {
   return {
     id: item.row.id,
     caption: item.row.caption,
     image: item.image,
-    sha256: item.sha256,
+    sha256,
     originalSha256: item.originalSha256,
     format: item.format,
     extension: extensionOf(item.format),
