@@ -6,9 +6,9 @@
  * At most `concurrency` items are held at once, counting both those being worked on and
  * finished results the consumer has not taken yet. A full stage stops pulling from the
  * one before it, so backpressure reaches the row source and memory stays bounded.
- * A slot is refilled as soon as it frees (a task settles, a result is handed on), not
- * when the consumer next asks: the consumer may take a while (a sink stage starts its
- * write first), and a stage that waited for it would leave the slot idle meanwhile.
+ * A slot is refilled as soon as its result is handed on, not when the consumer next
+ * asks: the consumer may take a while (a sink stage starts its write first), and a stage
+ * that waited for it would leave the slot idle meanwhile.
  * Results are yielded as they finish, so one slow download never holds back the others
  * (Node's `Readable.map` keeps input order and would).
  *
@@ -49,8 +49,9 @@ export function mapConcurrent<In, Out>(fn: MapFunction<In, Out>, { concurrency, 
     let exhausted = false;
     let stopped = false;
     let failure: { error: unknown } | undefined;
-    // Every state change calls `wake`; the loop re-checks all state before it waits
-    // again, so a change that happens while the consumer holds a result is never lost.
+    // Every state change pulls into a free slot and calls `wake`; the loop re-checks all
+    // state before it waits again, so a change that happens while the consumer holds a
+    // result is never lost.
     let wake: () => void = () => {};
     const fill = () => {
       if (!pulling && !exhausted && !stopped && !failure && running.size + results.length < concurrency) pull();
