@@ -5,14 +5,14 @@
 // Usage: node bench/ceiling.mjs FILE_LIST_JSON [pipeline flags...]; prints one JSON line.
 // Run it with the process settings the pipeline gives itself (src/process-settings.ts).
 import { readFile } from 'node:fs/promises';
-import { parseFlags, toPipelineOptions } from '../dist/cli.js';
+import { pipelineOptionsFrom } from '../dist/cli/run.js';
 import { encodeImage } from '../dist/image/encode.js';
 import { resolveOptions } from '../dist/options.js';
 import { cpuByKind, threadTicks } from './proc.mjs';
 
 const [listPath, ...flags] = process.argv.slice(2);
 const files = JSON.parse(await readFile(listPath, 'utf8'));
-const options = resolveOptions(toPipelineOptions(parseFlags([...flags, '--input', 'unused', '--output', 'unused']), process.stdin)).image;
+const options = resolveOptions(pipelineOptionsFrom([...flags, '--input', 'unused', '--output', 'unused'])).image;
 const buffers = await Promise.all(files.map((file) => readFile(file)));
 
 const before = cpuByKind(threadTicks(process.pid));

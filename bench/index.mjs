@@ -38,8 +38,9 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { writeParquetRows } from '../dist/demo/dataset-files.js';
 import { resolveOptions } from '../dist/options.js';
-import { GLIBC_ENV, NODE_FLAGS } from '../dist/process-settings.js';
-import { openRowSource } from '../dist/stages/source.js';
+import { GLIBC_ENV, NODE_FLAGS } from '../dist/cli/process-settings.js';
+import { openRowSource } from '../dist/sources/open.js';
+import { sourceSetup } from '../dist/run.js';
 import { startCdnProcess } from './cdn-process.mjs';
 import { datasetCaption, datasetId } from './dataset-rows.mjs';
 import { cpuByKind, cpuSeconds, watchProcessTree } from './proc.mjs';
@@ -306,8 +307,10 @@ async function memoryOverDataset(total, files) {
       await writeParquetRows(input, rows, 100_000);
     }
     // Parquet alone: the columns the pipeline reads (id, url, caption, fallback caption, width, height).
-    const { input: sourceOptions, fetch: fetchOptions } = resolveOptions({ output: work, input: { path: input } });
-    const source = await openRowSource(sourceOptions, fetchOptions);
+    const parsedOptions = resolveOptions({ output: work, input: { path: input } });
+    const sourceOptions = parsedOptions.input;
+    const setup = sourceSetup(parsedOptions);
+    const source = await openRowSource(sourceOptions, setup);
     const readStarted = performance.now();
     let read = 0;
     for await (const _ of source.items) read++;
@@ -320,7 +323,7 @@ async function memoryOverDataset(total, files) {
     const smallFiles = (await readdir(small)).sort();
     await writeFile(rewrittenPath, '');
     const lines = [];
-    const again = await openRowSource(sourceOptions, fetchOptions);
+    const again = await openRowSource(sourceOptions, setup);
     for await (const item of again.items) {
       if (item.kind !== 'row') continue;
       lines.push(`${JSON.stringify({ id: item.row.id, url: `${smallCdn.origin}/photos/${smallFiles[Number(item.row.id) % smallFiles.length]}`, cogvlm_caption: item.row.caption })}\n`);

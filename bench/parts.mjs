@@ -15,12 +15,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseFlags, toPipelineOptions } from '../dist/cli.js';
+import { pipelineOptionsFrom } from '../dist/cli/run.js';
 import { createFetcher } from '../dist/fetch/fetcher.js';
 import { encodeImage, extensionOf } from '../dist/image/encode.js';
 import { resolveOptions } from '../dist/options.js';
 import { runPipeline } from '../dist/pipeline.js';
-import { GLIBC_ENV, NODE_FLAGS } from '../dist/process-settings.js';
+import { GLIBC_ENV, NODE_FLAGS } from '../dist/cli/process-settings.js';
 import { openSink } from '../dist/sinks/load.js';
 import { sha256Hex } from '../dist/util/sha256.js';
 import { startCdnProcess } from './cdn-process.mjs';
@@ -40,7 +40,7 @@ const photos = resolve(values.photos ?? (existsSync(join(ROOT, '.bench-cache/pho
 const work = join(tmpdir(), `pcp-parts-${process.pid}`);
 await mkdir(work, { recursive: true });
 
-const options = resolveOptions(toPipelineOptions(parseFlags([...flags, '--input', 'unused', '--output', work]), process.stdin));
+const options = resolveOptions(pipelineOptionsFrom([...flags, '--input', 'unused', '--output', work]));
 const names = (await readdir(photos)).filter((name) => /\.(jpe?g|png|webp)$/i.test(name)).sort();
 const cdn = await startCdnProcess(photos);
 let folders = 0;
@@ -67,7 +67,7 @@ try {
     const outputHashes = await measure(async () => encoded.value.map((image) => sha256Hex(image.image)));
     rows.outputHash.push(outputHashes.ms);
     rows.sink.push((await measure(() => writeAll(encoded.value, outputHashes.value, originalHashes, urls))).ms);
-    rows.whole.push((await measure(() => runPipeline(toPipelineOptions(parseFlags([...flags, '--input', rowsPath, '--output', newFolder('whole'), '--no-resume', '--quiet']), process.stdin)))).ms);
+    rows.whole.push((await measure(() => runPipeline(pipelineOptionsFrom([...flags, '--input', rowsPath, '--output', newFolder('whole'), '--no-resume', '--quiet'])))).ms);
   }
 
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];

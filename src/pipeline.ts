@@ -12,7 +12,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { missingSettings, restartWith, superviseFromParent } from './process-settings.js';
+import { missingSettings, restartWith, superviseFromParent } from './cli/process-settings.js';
 import type { Options, PipelineOptions } from './options.js';
 import type { RunHooks, Summary } from './run.js';
 
@@ -44,7 +44,7 @@ if (isMainModule()) {
     restartWith(missing);
   } else {
     superviseFromParent();
-    void import('./cli.js').then(async ({ main }) => {
+    void import('./cli/main.js').then(async ({ main }) => {
       process.exitCode = await main(process.argv.slice(2));
     });
   }

@@ -32,6 +32,7 @@ export const FAILURE_REASONS = {
   filtered_size: { transient: false, meaning: 'the real size fails a size filter' },
   sink_error: { transient: true, meaning: 'the sink failed to store the sample' },
   sink_refused: { transient: false, meaning: 'the sink refused the sample for good (an error with transient: false)' },
+  limits_error: { transient: true, meaning: "the per-host limits could not be taken (a queue worker's Redis failed); not the sample's fault" },
   interrupted: { transient: true, meaning: 'abandoned at shutdown after the grace period; not held against the sample' },
 } as const satisfies Record<string, ReasonInfo>;
 

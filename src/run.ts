@@ -30,8 +30,9 @@ import { imageStage } from './stages/image.js';
 import { Recorder, formatSummary, type Summary } from './stages/record.js';
 import { resumeStage } from './stages/resume.js';
 import { sinkStage } from './stages/sink.js';
-import { openRowSource, type RowSource } from './stages/source.js';
-import type { Item } from './types.js';
+import { sourceStage } from './stages/source.js';
+import { openRowSource, type RowSource, type SourceSetup } from './sources/open.js';
+import { RESERVED_COLUMNS } from './sinks/metadata.js';
 import { writeFileAtomically } from './util/atomic-file.js';
 import { releaseFreedMemoryEvery } from './util/release-memory.js';
 import { assertWritableFile } from './util/writable-path.js';
@@ -56,41 +57,51 @@ export async function runPipeline(given: PipelineOptions | Options, hooks: RunHo
   if (resultsPath !== undefined) await assertWritableFile('--results', resultsPath);
   if (summaryPath !== undefined) await assertWritableFile('--summary', summaryPath);
   if (metricsPath !== undefined) await assertWritableFile('--metrics-file', metricsPath);
-  const source = await openRowSource(options.input, options.fetch);
-  // Taken with --no-resume too: two runs writing one output would pick the same shard names.
-  const lock = await acquireLock(stateDir);
+  const source = await openRowSource(options.input, sourceSetup(options));
   try {
-    return await runLocked(options, source, hooks);
+    // Taken with --no-resume too: two runs writing one output would pick the same shard names.
+    const lock = await acquireLock(stateDir);
+    try {
+      return await runLocked(options, source, hooks);
+    } finally {
+      await lock.release();
+    }
   } finally {
-    await lock.release();
+    await source.close();
   }
+}
+
+/** What opening the rows needs besides the input options. */
+export function sourceSetup(options: Options): SourceSetup {
+  return { http: options.fetch, reservedColumns: RESERVED_COLUMNS };
 }
 
 async function runLocked(options: Options, source: RowSource, hooks: RunHooks): Promise<Summary> {
   const store = options.resume.enabled ? StateStore.open(options.output) : undefined;
-  const run = store?.startRun() ?? 0;
-  const fetcher = createFetcher(options.fetch);
-  const outcome = await runRows(options, source, { fetcher, ...(store ? { state: { store, run } } : {}) }, hooks);
-  const summary = outcome.summary;
-  let failure = outcome.failure;
-  await fetcher.close().catch(() => {});
-  if (store) {
-    const exit = failure ? `error: ${errorMessage(failure.error)}` : summary?.interrupted ? 'stopped' : 'finished';
+  let outcome: RowsOutcome;
+  let failure: { error: unknown } | undefined;
+  try {
+    const run = store?.startRun() ?? 0;
+    const fetcher = createFetcher(options.fetch);
     try {
-      store.endRun(run, exit, summary ?? { rows: 0, saved: 0, failed: 0, skipped: 0 });
-    } catch (error) {
-      // The error that stopped the run (a full disk, say) is the one to report.
-      failure ??= { error };
+      outcome = await runRows(options, source, { fetcher, ...(store ? { state: { store, run } } : {}) }, hooks);
     } finally {
-      store.close();
+      await fetcher.close().catch(() => {});
     }
+    failure = outcome.failure;
+    const exit = failure ? `error: ${errorMessage(failure.error)}` : outcome.summary?.interrupted ? 'stopped' : 'finished';
+    store?.endRun(run, exit, outcome.summary ?? { rows: 0, saved: 0, failed: 0, skipped: 0 });
+  } catch (error) {
+    // The error that stopped the run (a full disk, say) is the one to report.
+    failure ??= { error };
+  } finally {
+    store?.close();
   }
   if (failure) throw failure.error;
+  const summary = outcome!.summary;
   if (!summary) throw new Error('internal error: no summary');
-
   if (options.report.summaryPath !== undefined) {
-    const path = options.report.summaryPath;
-    await writeFileAtomically(path, `${JSON.stringify(summary, null, 2)}\n`);
+    await writeFileAtomically(options.report.summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
   }
   return summary;
 }
@@ -165,7 +176,7 @@ export async function runRows(options: Options, source: RowSource, context: RunC
       ...(context.appendResults ? { appendResults: true } : {}),
     });
     const planRequest = createRequestPlanner(options.fetch.cdnResizeHosts, options.image.resolution, options.image.round);
-    const rows = countRows(untilStopped(source.items, hooks.stop), recorder.rowRead);
+    const rows = sourceStage(source, hooks.stop, recorder.rowRead);
     await pipeline(
       state ? resumeStage(state.store, state.run, sink, options.resume)(rows) : rows,
       metadataFilterStage(options.image),
@@ -195,45 +206,6 @@ function chooseProgress(options: Options, hooks: RunHooks): ProgressReporter {
   if (options.report.quiet) return silentProgress;
   if (options.report.progressBar) return barProgress(process.stderr);
   return logProgress((line) => void process.stderr.write(`${line}\n`), options.report.logEveryMs);
-}
-
-/**
- * Ends the row source when `stop` fires, even while it waits for input (stdin).
- *
- * Each row races a fresh stop promise whose listener is removed right after: racing one
- * long-lived pending promise instead would attach a reaction to it per row, and over
- * 567k rows those add up (measured: RSS grew by hundreds of megabytes).
- */
-async function* untilStopped(items: AsyncIterable<Item>, stop: AbortSignal | undefined): AsyncGenerator<Item> {
-  if (!stop) return yield* items;
-  const iterator = items[Symbol.asyncIterator]();
-  try {
-    while (!stop.aborted) {
-      let onAbort: () => void = () => {};
-      const stopped = new Promise<'stopped'>((resolve) => {
-        onAbort = () => resolve('stopped');
-        stop.addEventListener('abort', onAbort, { once: true });
-      });
-      let next: IteratorResult<Item> | 'stopped';
-      try {
-        next = await Promise.race([iterator.next(), stopped]);
-      } finally {
-        stop.removeEventListener('abort', onAbort);
-      }
-      if (next === 'stopped' || next.done) return;
-      yield next.value;
-    }
-  } finally {
-    // Not awaited: a source blocked on input would hold the run open.
-    void iterator.return?.()?.catch(() => {});
-  }
-}
-
-async function* countRows(items: AsyncIterable<Item>, count: () => void): AsyncGenerator<Item> {
-  for await (const item of items) {
-    count();
-    yield item;
-  }
 }
 
 export { formatSummary };

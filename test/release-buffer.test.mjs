@@ -6,13 +6,13 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { parseFlags, toPipelineOptions } from '../dist/cli.js';
+import { pipelineOptionsFrom } from '../dist/cli/run.js';
 import { createAgent, fetchOnce } from '../dist/fetch/http.js';
 import { resolveOptions } from '../dist/options.js';
 import { imageStage } from '../dist/stages/image.js';
 import { PHOTOS } from './support/cdn.mjs';
 
-const optionsFor = (...flags) => resolveOptions(toPipelineOptions(parseFlags([...flags, '--input', 'unused', '--output', 'unused']), process.stdin));
+const optionsFor = (...flags) => resolveOptions(pipelineOptionsFrom([...flags, '--input', 'unused', '--output', 'unused']));
 
 /** Runs one fetched item through the image stage. */
 async function encode(body, options) {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { isGlibc } from '../dist/process-settings.js';
+import { isGlibc } from '../dist/cli/process-settings.js';
 
 const isGlibcLinux = process.platform === 'linux' && isGlibc();
 

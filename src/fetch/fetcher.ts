@@ -8,7 +8,8 @@
  * pause after 429). One keep-alive Agent serves every request of the run.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FetchOptions } from '../options.js';
+import type { FetchOptions } from './options.js';
+import { errorMessage } from '../errors.js';
 import type { FailureReason } from '../types.js';
 import { HostGate, type HostStatus, type Permit, type RequestOutcome } from './host-gate.js';
 import { createAgent, fetchOnce } from './http.js';
@@ -60,8 +61,10 @@ export function createFetcher(options: FetchOptions, shared?: SharedHostLimits):
         let permit: Permit;
         try {
           permit = await both(gate, shared, host, abandon);
-        } catch {
-          return interrupted(attempt - 1);
+        } catch (error) {
+          // Only a run that is stopping abandons a wait; anything else is the limits' own failure.
+          if (abandon?.aborted) return interrupted(attempt - 1);
+          return { ok: false, reason: 'limits_error', detail: `the host limits failed: ${errorMessage(error)}`, attempts: attempt - 1, bytesFetched };
         }
         const result = await fetchOnce(url, agent, options, abandon).catch((error: unknown) => {
           permit.release('other');

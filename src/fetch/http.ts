@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
-import type { FetchOptions } from '../options.js';
+import type { FetchOptions } from './options.js';
 import type { FailureReason } from '../types.js';
 import { errorMessage } from '../errors.js';
 import { isTransient } from '../reasons.js';

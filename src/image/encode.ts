@@ -9,7 +9,7 @@
  * and 16-bit are converted), metadata stripped, first frame of an animation.
  */
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import type { ImageOptions } from '../options.js';
+import type { ImageOptions } from './options.js';
 import type { FailureReason, StoredFormat } from '../types.js';
 import { errorMessage } from '../errors.js';
 import { planSize, sizeFilterProblem, type Size } from './size-rule.js';

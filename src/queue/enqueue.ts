@@ -7,7 +7,7 @@
  */
 import { Queue } from 'bullmq';
 import { UsageError } from '../errors.js';
-import type { ColumnNames, InputFormat } from '../options.js';
+import type { ColumnNames, InputFormat } from '../sources/options.js';
 import type { HttpInputOptions } from '../sources/http-input.js';
 import { connectRedis, keysOf } from './connection.js';
 import { jobName, planJobs, type JobData } from './jobs.js';

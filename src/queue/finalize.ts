@@ -26,7 +26,7 @@ import lines from 'stream-chain/utils/lines.js';
 import { TryLater, UsageError } from '../errors.js';
 import { METADATA_PARTS_DIR, datasetFileWriter } from '../sinks/dir.js';
 import { DirLayout, sampleFolders } from '../sinks/dir-layout.js';
-import type { KeptColumn } from '../sinks/kept-columns.js';
+import type { KeptColumn } from '../sources/kept-columns.js';
 import { SampleIndex, type IndexedSample } from '../sinks/sample-index.js';
 import { connectRedis, keysOf } from './connection.js';
 import { RedisState } from './redis-state.js';

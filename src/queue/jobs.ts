@@ -14,13 +14,13 @@
 import { createReadStream, openAsBlob } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
-import type { ByteWindow, ColumnNames, InputFormat, InputOptions } from '../options.js';
-import { checkColumns } from '../stages/source.js';
+import type { ByteWindow, ColumnNames, InputFormat, InputOptions, RowRange } from '../sources/options.js';
+import { checkColumns } from '../sources/open.js';
 import { HttpRangeFile, createInputAgent, isUrl, openHttpText, type HttpInputOptions } from '../sources/http-input.js';
 import { CSV_PARSING } from '../sources/csv.js';
 import { compressionOf } from '../sources/compression.js';
 import { UsageError } from '../errors.js';
-import { openParquet, type RowRange } from '../sources/parquet.js';
+import { openParquet } from '../sources/parquet.js';
 
 /** BullMQ states of a job that may still store samples: the queue has not drained while any is in one. */
 export const UNFINISHED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;

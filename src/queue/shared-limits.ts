@@ -18,7 +18,7 @@ import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { Semaphore } from 'redis-semaphore';
 import type { SharedHostLimits } from '../fetch/fetcher.js';
-import type { FetchOptions } from '../options.js';
+import type { FetchOptions } from '../fetch/options.js';
 import type { QueueKeys } from './connection.js';
 
 /** The shortest shared pause after a slow-down without Retry-After. */

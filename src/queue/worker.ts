@@ -25,13 +25,14 @@ import { SinkError, UsageError, errorMessage } from '../errors.js';
 import { connectionNotes } from '../fetch/dispatcher.js';
 import { createFetcher } from '../fetch/fetcher.js';
 import type { Options } from '../options.js';
-import { runRows } from '../run.js';
-import { openRowSource } from '../stages/source.js';
+import { runRows, sourceSetup } from '../run.js';
+import { openRowSource } from '../sources/open.js';
 import type { Summary } from '../stages/record.js';
 import { connectRedis, keysOf } from './connection.js';
 import { UNFINISHED_STATES, jobInput, jobName, type JobData } from './jobs.js';
 import { RedisState } from './redis-state.js';
 import { agreeOnSettings, outputSettings } from './settings.js';
+import { Holdings } from '../util/holdings.js';
 import { createSharedHostLimits } from './shared-limits.js';
 
 export interface WorkerSetup {
@@ -79,6 +80,9 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
     await redis.hset(keys.workers, workerId, JSON.stringify(beat));
   };
 
+  // Everything the worker opens is released on every way out: success, a stop, an error.
+  const held = new Holdings();
+  held.hold(redis, (connection) => connection.disconnect());
   try {
     await agreeOnSettings(redis, keys, queue, outputSettings(options));
     try {
@@ -89,10 +93,11 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
     for (const note of connectionNotes(options.fetch)) log(note);
     const state = new RedisState(redis, keys, { keepUrls: options.resume.dedupeUrls });
     const limits = createSharedHostLimits(redis, keys, options.fetch);
-    const fetcher = createFetcher(options.fetch, limits);
+    const fetcher = held.hold(createFetcher(options.fetch, limits), (each) => each.close());
     const stopAll = new AbortController();
     const onStop = () => stopAll.abort();
     setup.stop.addEventListener('abort', onStop, { once: true });
+    held.hold(onStop, (listener) => setup.stop.removeEventListener('abort', listener));
 
     const processJob = async (job: Job<JobData>, token?: string): Promise<Pick<Summary, 'rows' | 'saved' | 'failed' | 'skipped'>> => {
       const name = jobName(job.data.rows);
@@ -108,23 +113,28 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
       const jobOptions: Options = { ...options, input: { ...jobInput(job.data), ...(options.input.keep ? { keep: options.input.keep } : {}) } };
       let source;
       try {
-        source = await openRowSource(jobOptions.input, options.fetch);
+        source = await openRowSource(jobOptions.input, sourceSetup(options));
       } catch (error) {
         fatal = error instanceof UsageError ? error : new UsageError(errorMessage(error));
         stopAll.abort();
         return handBack(`cannot read its input here: ${errorMessage(error)}`);
       }
-      // finalize writes the kept columns with the types the input gave them.
-      if (source.keptColumns.length > 0) await redis.set(`${keys.settings}:kept`, JSON.stringify(source.keptColumns), 'NX');
-      const run = await state.startRun();
-      const attempt = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-      const outcome = await runRows(
-        jobOptions,
-        source,
-        { fetcher, state: { store: state, run }, shared: { job: name, attempt, shards: state }, appendResults: true },
-        { stop: stopAll.signal },
-      );
-      current = undefined;
+      let outcome;
+      try {
+        // finalize writes the kept columns with the types the input gave them.
+        if (source.keptColumns.length > 0) await redis.set(`${keys.settings}:kept`, JSON.stringify(source.keptColumns), 'NX');
+        const run = await state.startRun();
+        const attempt = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+        outcome = await runRows(
+          jobOptions,
+          source,
+          { fetcher, state: { store: state, run }, shared: { job: name, attempt, shards: state }, appendResults: true },
+          { stop: stopAll.signal },
+        );
+      } finally {
+        await source.close();
+        current = undefined;
+      }
       await heartbeat().catch(() => {});
       if (outcome.failure) {
         const error = outcome.failure.error;
@@ -146,8 +156,8 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
       return counts;
     };
 
-    // BullMQ leaves a connection it was given open: it is closed below.
-    const queueConnection = redis.duplicate();
+    // BullMQ leaves a connection it was given open: it is closed when the worker is.
+    const queueConnection = held.hold(redis.duplicate(), (connection) => connection.disconnect());
     queueConnection.on('error', () => {});
     const worker = new Worker<JobData>(queue, processJob, {
       connection: queueConnection,
@@ -160,6 +170,8 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
       maxStalledCount: 10,
       drainDelay: 1,
     });
+    // Waits for the job in hand: it finishes, or hands itself back after --grace.
+    held.hold(worker, (each) => each.close());
     let lastError = '';
     worker.on('error', (error) => {
       // Repeats while Redis is away: say it once per distinct error.
@@ -170,34 +182,27 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
     worker.on('ready', () => (lastError = ''));
     // Drained means no job left that anyone could still take: a dead worker's job counts
     // as active until the stalled-job check hands it back, and must not be left behind.
-    const queueView = setup.exitWhenDrained ? new Queue(queue, { connection: redis }) : undefined;
-    const watchDrain = queueView
-      ? setInterval(() => {
-          if (current !== undefined) return;
-          void queueView.getJobCounts(...UNFINISHED_STATES).then((counts) => {
-            if (Object.values(counts).every((count) => count === 0)) stopAll.abort();
-          }, () => {});
-        }, DRAIN_CHECK_MS).unref()
-      : undefined;
+    if (setup.exitWhenDrained) {
+      const queueView = held.hold(new Queue(queue, { connection: redis }), (view) => view.close());
+      const watch = setInterval(() => {
+        if (current !== undefined) return;
+        void queueView.getJobCounts(...UNFINISHED_STATES).then((counts) => {
+          if (Object.values(counts).every((count) => count === 0)) stopAll.abort();
+        }, () => {});
+      }, DRAIN_CHECK_MS).unref();
+      held.hold(watch, clearInterval);
+    }
 
     await heartbeat();
-    const beating = setInterval(() => void heartbeat().catch(() => {}), HEARTBEAT_MS).unref();
+    held.hold(setInterval(() => void heartbeat().catch(() => {}), HEARTBEAT_MS).unref(), clearInterval);
     const running = worker.run();
     await new Promise<void>((resolve) => (stopAll.signal.aborted ? resolve() : stopAll.signal.addEventListener('abort', () => resolve(), { once: true })));
-    // Waits for the job in hand: it finishes, or hands itself back after --grace.
     await worker.close();
     await running;
-    queueConnection.disconnect();
-    clearInterval(watchDrain);
-    await queueView?.close();
-    clearInterval(beating);
-    setup.stop.removeEventListener('abort', onStop);
-    await fetcher.close();
     // Gone from `status` at once, not 30 s later.
     await redis.hdel(keys.workers, workerId).catch(() => {});
   } finally {
-    redis.disconnect();
+    await held.releaseAll();
   }
   return { jobs, totals, ...(fatal === undefined ? {} : { fatal }) };
 }
-

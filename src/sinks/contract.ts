@@ -9,7 +9,7 @@
  */
 import type { SizeRule } from '../image/size-rule.js';
 import type { ImageFormat, StoredFormat } from '../types.js';
-import type { KeptColumn } from './kept-columns.js';
+import type { KeptColumn } from '../sources/kept-columns.js';
 
 /** One training sample, ready to store. */
 export interface Sample {

@@ -24,7 +24,7 @@ import { writeFilesAtomically } from '../util/atomic-file.js';
 import { exists } from '../util/exists.js';
 import { repeat } from '../util/repeat.js';
 import { SampleRefused, type Sample, type SharedOutput, type Sink, type SinkContext, type SinkFactory } from './contract.js';
-import type { KeptColumn } from './kept-columns.js';
+import type { KeptColumn } from '../sources/kept-columns.js';
 import { describeSample, metadataColumns, metadataRow } from './metadata.js';
 import { ParquetStreamWriter } from './parquet-stream.js';
 import { DirLayout } from './dir-layout.js';

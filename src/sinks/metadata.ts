@@ -2,7 +2,7 @@
 import type { Sample } from './contract.js';
 import type { IndexedSample } from './sample-index.js';
 import type { ColumnType, ParquetRow } from './parquet-stream.js';
-import { keptValue, keptValues, type KeptColumn } from './kept-columns.js';
+import { keptValue, keptValues, type KeptColumn } from '../sources/kept-columns.js';
 
 /** @param kept the input columns the run keeps (`--keep-columns`), stored with the sample */
 export function describeSample(sample: Sample, shard: number | null, kept: readonly KeptColumn[] = []): IndexedSample {

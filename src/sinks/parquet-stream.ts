@@ -14,7 +14,7 @@ import * as arrow from 'apache-arrow';
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, transformParquetStream } from 'parquet-wasm';
 import { writeError } from '../errors.js';
 import { temporaryName } from '../util/atomic-file.js';
-import { arrowTypeOf, type KeptType } from './kept-columns.js';
+import { arrowTypeOf, type KeptType } from '../sources/kept-columns.js';
 
 /**
  * The most rows handed to the writer at once. Each batch is built in buffers of its own

@@ -4,7 +4,7 @@
  * writes them, loadable with `datasets.load_dataset("parquet", data_files=...)`.
  */
 import type { SinkFactory } from './contract.js';
-import type { KeptColumn } from './kept-columns.js';
+import type { KeptColumn } from '../sources/kept-columns.js';
 import { metadataColumns, metadataRow } from './metadata.js';
 import { ParquetStreamWriter } from './parquet-stream.js';
 import { createShardedSink, type ShardFormat } from './sharded.js';

@@ -3,7 +3,7 @@
  * names the row and says what is wrong with it. The same rules hold for NDJSON, CSV
  * and Parquet, so the three formats give identical rows.
  */
-import type { ColumnNames } from '../options.js';
+import type { ColumnNames } from './options.js';
 import { failed, type Failed, type Row, type RowRef } from '../types.js';
 import { unsafeIdReason } from '../util/safe-id.js';
 

@@ -13,6 +13,7 @@ import { ParquetFile } from 'parquet-wasm';
 import { UsageError, errorMessage } from '../errors.js';
 import { HttpInputError } from './http-input.js';
 import type { NumberedRecord } from './ndjson.js';
+import type { RowRange } from './options.js';
 
 /** Rows per read; each read decodes only the pages covering these rows. */
 const WINDOW_ROWS = 16_384;
@@ -32,12 +33,6 @@ export interface ParquetRows {
   batches(wanted: readonly string[], rows?: RowRange): AsyncGenerator<NumberedRecord[]>;
   /** Releases the file without reading rows (batches() releases it when it ends). */
   free(): void;
-}
-
-/** Rows `first` to `last` of an input, 1-based and inclusive. */
-export interface RowRange {
-  readonly first: number;
-  readonly last: number;
 }
 
 /** What parquet-wasm reads a file through: a local file's Blob, or ranges of a URL (HttpRangeFile). */
@@ -96,14 +91,21 @@ export async function openParquet(bytes: ParquetBytes, name: string): Promise<Pa
   const groupSizes = Array.from({ length: metadata.numRowGroups() }, (_, group) => Number(metadata.rowGroup(group).numRows()));
   const fields = arrow.tableFromIPC(file.schema().intoIPCStream()).schema.fields;
   const columns = fields.map((field) => field.name);
+  let freed = false;
+  const free = () => {
+    if (freed) return;
+    freed = true;
+    file.free();
+  };
 
   return {
     columns,
     types: new Map(fields.map((field) => [field.name, field.type])),
     totalRows: Number(metadata.fileMetadata().numRows()),
     groupSizes,
-    // Reading rows later frees the file when done; a caller that only wanted the layout frees it here.
-    free: () => file.free(),
+    // Reading rows frees the file when done; a caller that only wanted the layout, or stops
+    // early, frees it here. Freeing twice would free wasm memory twice: the second does nothing.
+    free,
     async *batches(wanted, rows) {
       // Positions are 0-based here: the range's rows are [from, to).
       const from = rows ? rows.first - 1 : 0;
@@ -133,7 +135,7 @@ export async function openParquet(bytes: ParquetBytes, name: string): Promise<Pa
           }
         }
       } finally {
-        file.free();
+        free();
       }
     },
   };

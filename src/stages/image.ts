@@ -5,7 +5,7 @@
  * encoded (see util/release-buffer.ts for why that matters).
  */
 import { encodeImage } from '../image/encode.js';
-import type { ImageOptions } from '../options.js';
+import type { ImageOptions } from '../image/options.js';
 import { failed, type Item } from '../types.js';
 import { releaseBuffer } from '../util/release-buffer.js';
 import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { errorMessage, writeError } from '../errors.js';
 import type { HostStatus } from '../fetch/host-gate.js';
-import type { ReportOptions } from '../options.js';
+import type { ReportOptions } from '../report/options.js';
 import { emptyCounters, type Counters, type Snapshot } from '../report/counters.js';
 import { formatMetrics, writeMetrics } from '../report/metrics.js';
 import type { ProgressReporter } from '../report/progress.js';

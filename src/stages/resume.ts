@@ -6,7 +6,7 @@
  * every failed sample once more. With `dedupeUrls`, a row whose URL an earlier row saved
  * under another id is skipped as `duplicate_url`.
  */
-import type { ResumeOptions } from '../options.js';
+import type { ResumeOptions } from '../state/options.js';
 import type { Sink } from '../sinks/contract.js';
 import type { ResumeState } from '../state/store.js';
 import type { Item, SkipReason } from '../types.js';
