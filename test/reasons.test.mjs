@@ -1,12 +1,14 @@
-// One table of failure reasons: the README's table says what the code's table says.
+// One table of failure reasons: the reference's table (docs/reference.md) says what the code's table says.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { FAILURE_REASONS, isTransient } from '../dist/reasons.js';
 
-test("the README's failure reasons are the code's, with the same retry rule", async () => {
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
-  const table = readme.slice(readme.indexOf('| reason | retried | meaning |'));
+test("the documented failure reasons are the code's, with the same retry rule", async () => {
+  const reference = await readFile(new URL('../docs/reference.md', import.meta.url), 'utf8');
+  const start = reference.indexOf('| reason | retried | meaning |');
+  assert.notEqual(start, -1, 'docs/reference.md has the failure reasons table');
+  const table = reference.slice(start);
   const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2);
   /** @type {Map<string, boolean>} */
   const documented = new Map();
