@@ -33,7 +33,7 @@ if (files.length === 0) {
   process.exit(2);
 }
 const resolution = values.images === 'photos' ? '512' : '64';
-// Workers are started with the process settings given, as the README's lines do: one process each.
+// Workers are started with the process settings given, as docs/queue.md's lines do: one process each.
 const SETTINGS = ['--initial-old-space-size=64'];
 const ENV = { ...process.env, MALLOC_ARENA_MAX: '2' };
 

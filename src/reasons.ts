@@ -2,7 +2,7 @@
  * Every way a row can fail, in one table: its stable code (in `--results`, the summary,
  * the resume state and the metrics), whether another attempt could succeed, and what it
  * means. The fetch stage's retries and the resume state's reruns both ask `isTransient`,
- * and the README's table of reasons is checked against this one by the tests.
+ * and the table of reasons in docs/reference.md is checked against this one by the tests.
  */
 interface ReasonInfo {
   /** The network, the server or the output went wrong, not the sample: worth trying again. */

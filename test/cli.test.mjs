@@ -16,7 +16,7 @@ const read = (path) => readFile(new URL(path, root), 'utf8');
 
 describe('the flag table', () => {
   test('every option of every command comes from the table, under the name the table gives it', () => {
-    for (const command of ['run', 'status', 'enqueue', 'worker', 'finalize']) {
+    for (const command of /** @type {const} */ (['run', 'status', 'enqueue', 'worker', 'finalize'])) {
       for (const option of buildCommand(command).options) {
         if (option.long === '--version' || option.long === '--help') continue;
         assert.ok(Object.hasOwn(FLAGS, option.attributeName()), `${command} ${option.long} is not in the flag table`);
@@ -25,7 +25,7 @@ describe('the flag table', () => {
   });
 
   test('flags land where the table says, and only when given', () => {
-    const options = pipelineOptionsFrom(['--output', 'out', '--input', 'a.parquet', '--timeout', '2.5', '--max-bytes', '1MiB', '--no-upscale', '--cdn-resize', '--dedupe', 'url', '--keep-columns', 'all']);
+    const options = /** @type {any} */ (pipelineOptionsFrom(['--output', 'out', '--input', 'a.parquet', '--timeout', '2.5', '--max-bytes', '1MiB', '--no-upscale', '--cdn-resize', '--dedupe', 'url', '--keep-columns', 'all']));
     assert.equal(options.output, 'out');
     assert.deepEqual(options.input.paths, ['a.parquet']);
     assert.equal(options.fetch.timeoutMs, 2500);

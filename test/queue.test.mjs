@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 // machine always renews its lock in time (only the killed one loses its job), short enough
 // that the dead worker's job comes back within seconds.
 //
-// A worker is started with the process settings already given, as the README's cron and
+// A worker is started with the process settings already given, as docs/reference.md's cron and
 // systemd lines do, so it is one process: the pid a test kills is the one doing the work.
 const SETTINGS = { nodeFlags: ['--initial-old-space-size=64'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } };
 

@@ -44,7 +44,7 @@ export function commonFlagsTable(): string {
   return [
     '| flag | default | what |',
     '| --- | --- | --- |',
-    ...names.map((name) => `| \`${cell(usage(name))}\` | ${cell(shownDefault(name))} | ${cell(spec(name).help)} |`),
+    ...names.map((name) => `| \`${cell(usage(name))}\` | ${spec(name).required?.includes('run') ? 'required' : cell(shownDefault(name))} | ${cell(spec(name).help)} |`),
   ].join('\n');
 }
 

@@ -74,11 +74,11 @@ export const FLAGS = {
     help: 'rows to read: .parquet, .csv or NDJSON (also .gz, .zst), files, globs (quoted: "shards/*.parquet") or http(s) URLs, read one after another',
     helpFor: { enqueue: 'rows to split into jobs: .parquet, .csv or NDJSON, a path every worker can read or an http(s) URL' },
   }),
-  rows: flag({ kind: rowRange, to: 'input.rows', commands: ['run'], section: 'Input', defaultText: 'all', help: 'read only these rows, 1-based and inclusive (NDJSON lines, CSV records, Parquet rows), e.g. 1001-2000 or 1001-' }),
+  rows: flag({ kind: rowRange, to: 'input.rows', commands: ['run'], section: 'Input', common: true, defaultText: 'all', help: 'read only these rows, 1-based and inclusive (NDJSON lines, CSV records, Parquet rows), e.g. 1001-2000 or 1001-' }),
   inputFormat: flag({ kind: choice(INPUT_FORMATS, 'format'), to: 'input.format', commands: INPUT, section: 'Input', defaultText: 'from the file name, else ndjson', help: 'input format' }),
   idColumn: flag({ kind: text('name'), to: 'input.columns.id', commands: INPUT, section: 'Input', help: "column holding the sample id; a CSV or Parquet input without it takes row positions as ids ('' does so for NDJSON)" }),
   urlColumn: flag({ kind: text('name'), to: 'input.columns.url', commands: INPUT, section: 'Input', help: 'column holding the image URL' }),
-  captionColumn: flag({ kind: text('name'), to: 'input.columns.caption', commands: INPUT, section: 'Input', common: true, help: 'column holding the caption' }),
+  captionColumn: flag({ kind: text('name'), to: 'input.columns.caption', commands: INPUT, section: 'Input', help: 'column holding the caption' }),
   fallbackCaptionColumn: flag({ kind: text('name'), to: 'input.columns.fallbackCaption', commands: INPUT, section: 'Input', help: 'caption used when the caption is null or empty (a list is joined with ", ")' }),
   widthColumn: flag({ kind: text('name'), to: 'input.columns.width', commands: INPUT, section: 'Input', help: 'column holding the original width (optional)' }),
   heightColumn: flag({ kind: text('name'), to: 'input.columns.height', commands: INPUT, section: 'Input', help: 'column holding the original height (optional)' }),
@@ -92,8 +92,8 @@ export const FLAGS = {
 
   // Fetching
   concurrency: flag({ short: 'c', kind: integer, to: 'fetch.concurrency', commands: RUN, section: 'Fetching', common: true, help: 'requests in flight at once, all hosts together' }),
-  perHostConcurrency: flag({ kind: integer, to: 'fetch.perHostConcurrency', commands: RUN, section: 'Fetching', help: 'most requests in flight to one host; halved on 429 or 503, recovers slowly (AIMD)' }),
-  rate: flag({ kind: positiveDecimal, to: 'fetch.ratePerSecond', commands: RUN, section: 'Fetching', defaultText: 'no ceiling', help: 'most requests started per second per host, a hard ceiling over the pace that adapts to 429 and 503' }),
+  perHostConcurrency: flag({ kind: integer, to: 'fetch.perHostConcurrency', commands: RUN, section: 'Fetching', common: true, help: 'most requests in flight to one host; halved on 429 or 503, recovers slowly (AIMD)' }),
+  rate: flag({ kind: positiveDecimal, to: 'fetch.ratePerSecond', commands: RUN, section: 'Fetching', common: true, defaultText: 'no ceiling', help: 'most requests started per second per host, a hard ceiling over the pace that adapts to 429 and 503' }),
   timeout: flag({
     kind: seconds, to: 'fetch.timeoutMs', commands: [...RUN, 'enqueue'], section: 'Fetching', help: 'total deadline for one attempt, queueing for a connection included',
     helpFor: { enqueue: 'deadline for each request when the input is a URL' },
@@ -107,11 +107,11 @@ export const FLAGS = {
   retryDelay: flag({ kind: seconds, to: 'fetch.retryDelayMs', commands: RUN, section: 'Fetching', help: 'first backoff before a retry, doubled each time, with jitter; never shorter than Retry-After' }),
   proxy: flag({ kind: text('url'), to: 'fetch.proxy', commands: RUN, section: 'Fetching', defaultText: 'HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY, when set', help: 'fetch images (and an --input URL) through this HTTP proxy' }),
   insecure: flag({ to: 'fetch.insecure', commands: RUN, section: 'Fetching', help: 'accept any TLS certificate (hosts with broken chains); anyone on the path could then change the images' }),
-  http2: flag({ to: 'fetch.http2', commands: RUN, section: 'Fetching', help: 'offer HTTP/2 to HTTPS hosts (HTTP/1.1 keep-alive is the default: faster in docs/performance.md)' }),
+  http2: flag({ to: 'fetch.http2', commands: RUN, section: 'Fetching', help: 'offer HTTP/2 to HTTPS hosts (HTTP/1.1 keep-alive is the default: faster, see docs/reference.md)' }),
   userAgent: flag({ kind: text('text'), to: 'fetch.userAgent', commands: RUN, section: 'Fetching', common: true, help: 'User-Agent header; add a way to reach you, e.g. "photo-concept-pipeline/0.1.0 (+mailto:you@example.org)"' }),
   disallowedRobotsTags: flag({ kind: { ...list, placeholder: 'tags' }, to: 'fetch.disallowedRobotsTags', commands: RUN, section: 'Fetching', help: 'X-Robots-Tag directives that opt an image out, comma-separated, e.g. noai,noimageai,noindex,noimageindex' }),
   ignoreRobotsTag: flag({ to: 'fetch.respectRobotsTag', as: () => false, commands: RUN, section: 'Fetching', help: 'fetch images whatever their X-Robots-Tag says' }),
-  cdnResize: flag({ to: 'fetch.cdnResizeHosts', as: () => IMGIX_STYLE_HOSTS, commands: RUN, section: 'Fetching', help: `ask imgix-style CDNs (${IMGIX_STYLE_HOSTS.join(', ')}) for an image scaled near the target: less bandwidth, the CDN's resampling` }),
+  cdnResize: flag({ to: 'fetch.cdnResizeHosts', as: () => IMGIX_STYLE_HOSTS, commands: RUN, section: 'Fetching', common: true, help: `ask imgix-style CDNs (${IMGIX_STYLE_HOSTS.join(', ')}) for an image scaled near the target: less bandwidth, the CDN's resampling` }),
   cdnResizeHosts: flag({ kind: { ...list, placeholder: 'hosts' }, to: 'fetch.cdnResizeHosts', commands: RUN, section: 'Fetching', defaultText: '', help: 'hosts --cdn-resize applies to, comma-separated (implies --cdn-resize)' }),
 
   // Images
@@ -136,7 +136,7 @@ export const FLAGS = {
   keepAlpha: flag({ to: 'image.keepAlpha', commands: RUN, section: 'Images', help: 'keep transparency (png, webp) instead of flattening onto white' }),
   pngCompression: flag({ kind: { ...integer, placeholder: 'level' }, to: 'image.pngCompressionLevel', commands: RUN, section: 'Images', help: 'png zlib level, 0 fastest to 9 smallest' }),
   pngFilter: flag({ kind: choice(PNG_FILTERS, 'filter'), to: 'image.pngFilter', commands: RUN, section: 'Images', help: 'png row filters: adaptive (small files, like PIL) or none (faster, about 55% larger)' }),
-  chromaSubsampling: flag({ kind: choice(CHROMA_SUBSAMPLINGS, 'ratio'), to: 'image.chromaSubsampling', commands: RUN, section: 'Images', help: 'jpeg chroma: 4:2:0 (like PIL and OpenCV) or 4:4:4 (full colour resolution, ~30% larger, slower)' }),
+  chromaSubsampling: flag({ kind: choice(CHROMA_SUBSAMPLINGS, 'ratio'), to: 'image.chromaSubsampling', commands: RUN, section: 'Images', help: 'jpeg chroma: 4:2:0 (like PIL and OpenCV) or 4:4:4 (full colour resolution, files about 30% larger)' }),
   maxPixels: flag({ kind: integer, to: 'image.maxPixels', commands: RUN, section: 'Images', help: 'refuse images with more pixels than this, read from the header before decoding' }),
   imageConcurrency: flag({ kind: integer, to: 'image.concurrency', commands: RUN, section: 'Images', defaultText: 'number of cores', help: 'images decoded at once' }),
 
@@ -149,16 +149,16 @@ export const FLAGS = {
   sink: flag({ kind: text('name|module'), to: 'sink', commands: RUN, section: 'Output', common: true, help: 'where samples go: dir (SimpleTuner folder), webdataset (tar shards), parquet (shards), null, or a sink module path or package' }),
   samplesPerShard: flag({ kind: integer, to: 'samplesPerShard', commands: RUN, section: 'Output', help: 'samples per shard for webdataset and parquet' }),
   dataloaderRoot: flag({
-    kind: text('path'), to: 'dataloaderRoot', commands: [...RUN, 'finalize'], section: 'Output', defaultText: 'the output folder',
+    kind: text('path'), to: 'dataloaderRoot', commands: [...RUN, 'finalize'], section: 'Output', common: true, defaultText: 'the output folder',
     help: 'dir sink: absolute path the output folder will have where SimpleTuner reads it, for simpletuner-dataloader.json',
   }),
-  subfolders: flag({ kind: integer, to: 'subfolders', commands: RUN, section: 'Output', help: 'dir sink: spread files over N folders (000 to N-1, by a hash of the id) so none holds a million; 0 keeps one flat folder' }),
+  subfolders: flag({ kind: integer, to: 'subfolders', commands: RUN, section: 'Output', common: true, help: 'dir sink: spread files over N folders (000 to N-1, by a hash of the id) so none holds a million; 0 keeps one flat folder' }),
   metadataEvery: flag({ kind: seconds, to: 'metadataEveryMs', commands: RUN, section: 'Output', help: 'dir sink: refresh metadata.parquet and the dataloader config this often during a run (the first time after 30 s at the latest), 0 for only at the end' }),
 
   // Reports and progress
   results: flag({ kind: text('file'), to: 'report.resultsPath', commands: RUN, section: 'Reports and progress', common: true, defaultText: '', help: 'write one NDJSON line per row: id, url, status, reason, detail, attempts, size, hashes' }),
-  summary: flag({ kind: text('file'), to: 'report.summaryPath', commands: RUN, section: 'Reports and progress', defaultText: '', help: 'write the run summary as JSON' }),
-  metricsFile: flag({ kind: text('file'), to: 'report.metricsPath', commands: RUN, section: 'Reports and progress', defaultText: '', help: 'Prometheus text-format counters, rewritten every 5 s (node_exporter textfile collector)' }),
+  summary: flag({ kind: text('file'), to: 'report.summaryPath', commands: RUN, section: 'Reports and progress', common: true, defaultText: '', help: 'write the run summary as JSON' }),
+  metricsFile: flag({ kind: text('file'), to: 'report.metricsPath', commands: RUN, section: 'Reports and progress', common: true, defaultText: '', help: 'Prometheus text-format counters, rewritten every 5 s (node_exporter textfile collector)' }),
   quiet: flag({ to: 'report.quiet', commands: RUN, section: 'Reports and progress', help: 'print only errors and the final summary' }),
   logEvery: flag({ kind: seconds, to: 'report.logEveryMs', commands: RUN, section: 'Reports and progress', help: 'seconds between plain progress lines when not on a terminal, 0 for none' }),
   progress: flag({ negate: true, to: 'report.progressBar', commands: RUN, section: 'Reports and progress', help: 'plain progress lines even on a terminal' }),
@@ -172,7 +172,7 @@ export const FLAGS = {
     kind: integer, to: 'resume.maxAttempts', commands: [...RUN, 'status'], section: 'Resume and shutdown', help: 'runs in which a transiently failing sample is tried, in total',
     helpFor: { status: 'as given to the runs, to count pending retries' },
   }),
-  retryFailed: flag({ to: 'resume.retryFailed', commands: RUN, section: 'Resume and shutdown', help: 'try every failed sample once more, permanent failures included' }),
+  retryFailed: flag({ to: 'resume.retryFailed', commands: RUN, section: 'Resume and shutdown', common: true, help: 'try every failed sample once more, permanent failures included' }),
   dedupe: flag({
     kind: choice(['url'] as const, 'what'), to: 'resume.dedupeUrls', as: (what: 'url') => what === 'url', commands: RUN, section: 'Resume and shutdown', defaultText: 'off',
     help: 'url: skip a row whose URL was already saved under another id (reason duplicate_url)',

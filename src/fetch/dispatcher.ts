@@ -7,7 +7,7 @@
  *   university machines often reach the internet only through one. undici's
  *   EnvHttpProxyAgent reads them and tunnels each connection with CONNECT.
  * - **`--http2`** offers HTTP/2 to HTTPS hosts (ALPN); off by default: HTTP/1.1 keep-alive
- *   was faster in the measurement the README gives.
+ *   was faster in the measurement docs/reference.md gives.
  * - **`--insecure`** skips certificate checks (for hosts whose chain is broken); it is off
  *   by default and the run says so loudly when it is on.
  */

@@ -1,7 +1,7 @@
 /**
  * The `parquet` sink: shards `{shard:05d}.parquet` of `--samples-per-shard` samples with
- * the metadata columns and the image bytes in a binary `image` column, as img2dataset
- * writes them, loadable with `datasets.load_dataset("parquet", data_files=...)`.
+ * the metadata columns and the image bytes in a binary `image` column, loadable with
+ * `datasets.load_dataset("parquet", data_files=...)`.
  */
 import type { SinkFactory } from './contract.js';
 import type { KeptColumn } from '../sources/kept-columns.js';
