@@ -5,14 +5,14 @@
  * As a library: `runPipeline(options)` builds and runs the pipeline (row source -> resume
  * -> fetch -> decode/resize -> sink -> record; see run.ts).
  * As a program (`node dist/pipeline.js ...`): on Linux it first restarts itself with the
- * allocator and heap settings it is measured with (see process-settings.ts), then hands
+ * thread pool, allocator and heap settings it is measured with (cli/process-settings.ts), then hands
  * its arguments to the CLI. Everything heavy (sharp, undici, parquet-wasm, SQLite) is
  * imported only once a run really happens, so the supervising parent stays a bare Node
  * process.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { missingSettings, restartWith, superviseFromParent } from './cli/process-settings.js';
+import { missingSettings, needsSettings, restartWith, superviseFromParent } from './cli/process-settings.js';
 import type { Options, PipelineOptions } from './options.js';
 import type { RunHooks, Summary } from './run.js';
 
@@ -33,13 +33,11 @@ function isMainModule(): boolean {
   }
 }
 
-/** Commands that run no pipeline need none of its process settings, nor a second process. */
-function isLightCommand(argv: readonly string[]): boolean {
-  return ['status', 'enqueue', 'finalize'].includes(argv[0] ?? '') || argv.some((arg) => ['--help', '-h', '--version', '-V'].includes(arg));
-}
-
 if (isMainModule()) {
-  const missing = isLightCommand(process.argv.slice(2)) ? undefined : missingSettings();
+  // Commands that decode no image and write no output (status, enqueue, --help) need none
+  // of the process settings, nor a second process.
+  const argv = process.argv.slice(2);
+  const missing = needsSettings(argv) ? missingSettings(argv) : undefined;
   if (missing) {
     restartWith(missing);
   } else {

@@ -8,7 +8,7 @@ import * as arrow from 'apache-arrow';
 import { Queue } from 'bullmq';
 import { ParquetFile } from 'parquet-wasm';
 import tar from 'tar-stream';
-import { CLI, readResults, runCli, tempDir } from './support/run.mjs';
+import { CLI, readResults, runCli, settled, tempDir } from './support/run.mjs';
 import { startCountingServer } from './support/counting-server.mjs';
 import { HAVE_REDIS, startRedis } from './support/redis.mjs';
 import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
@@ -21,11 +21,11 @@ import { spawn } from 'node:child_process';
 //
 // A worker is started with the process settings already given, as docs/reference.md's cron and
 // systemd lines do, so it is one process: the pid a test kills is the one doing the work.
-const SETTINGS = { nodeFlags: ['--initial-old-space-size=64'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } };
 
 /** @param {string[]} args */
 function startWorker(args) {
-  const child = spawn(process.execPath, [...SETTINGS.nodeFlags, CLI, 'worker', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: SETTINGS.env });
+  const start = settled(['worker', ...args]);
+  const child = spawn(process.execPath, [...start.nodeFlags, CLI, 'worker', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: start.env });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
   /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null, stderr: string }>} */

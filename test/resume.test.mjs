@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -166,7 +167,8 @@ describe('signals', () => {
       const input = join(work.path, `twice-${signal}.ndjson`);
       const path = `/stall-body/twice-${signal}`;
       await writeFile(input, `${JSON.stringify({ id: 't', url: `${server.origin}${path}`, cogvlm_caption: 'x' })}\n`);
-      const run = startCli(['--input', input, '--output', join(work.path, `twice-${signal}`), '--grace', '60', '--idle-timeout', '60']);
+      // SIGTERM through the restarted process (the parent forwards it), SIGINT to one process.
+      const run = startCli(['--input', input, '--output', join(work.path, `twice-${signal}`), '--grace', '60', '--idle-timeout', '60'], { asUserWould: signal === 'SIGTERM' });
       await waitFor(() => server.requestsFor(path) > 0);
       run.child.kill(signal);
       await waitFor(() => run.stderr().includes('stopping'));
@@ -199,7 +201,7 @@ describe('one run at a time', () => {
     await first.exited;
   });
 
-  test('the run has its process settings (allocator, V8 heap), and a value the user set wins', async () => {
+  test('the run has its process settings (thread pool, allocator, V8 heap), and a value the user set wins', async () => {
     /** The process that holds the lock: the one doing the work. */
     const worker = async (output) => {
       const lock = join(output, '.pipeline', 'lock');
@@ -210,23 +212,38 @@ describe('one run at a time', () => {
       return { pid, cmdline, environ };
     };
     const { input } = await photoRows('settings', 6, 300);
-    const defaults = startCli(['--input', input, '--output', join(work.path, 'settings-default'), '--concurrency', '1', '--quiet']);
+    const defaults = startCli(['--input', input, '--output', join(work.path, 'settings-default'), '--concurrency', '1', '--image-concurrency', '3', '--quiet'], { asUserWould: true });
     const byDefault = await worker(join(work.path, 'settings-default'));
     defaults.child.kill('SIGTERM');
     await defaults.exited;
+    assert.notEqual(byDefault.pid, defaults.child.pid, 'restarted with the settings');
     assert.ok(byDefault.cmdline.includes('--initial-old-space-size=64'), byDefault.cmdline.join(' '));
     assert.ok(byDefault.environ.includes('MALLOC_ARENA_MAX=2'), 'glibc arenas limited');
+    assert.ok(byDefault.environ.includes('UV_THREADPOOL_SIZE=7'), 'a thread for each of the 3 image slots, and the 4 libuv keeps by default');
 
-    const own = startCli(['--input', input, '--output', join(work.path, 'settings-own'), '--concurrency', '1', '--quiet'], {
+    // Everything given but the pool: the restart still happens, for the pool alone.
+    const poolOnly = startCli(['--input', input, '--output', join(work.path, 'settings-pool'), '--concurrency', '1', '--quiet'], {
+      nodeFlags: ['--initial-old-space-size=64'],
+      env: { ...process.env, MALLOC_ARENA_MAX: '2', UV_THREADPOOL_SIZE: undefined },
+    });
+    const withPool = await worker(join(work.path, 'settings-pool'));
+    poolOnly.child.kill('SIGTERM');
+    await poolOnly.exited;
+    assert.notEqual(withPool.pid, poolOnly.child.pid);
+    assert.ok(withPool.environ.some((entry) => /^UV_THREADPOOL_SIZE=\d+$/.test(entry) && Number(entry.split('=')[1]) >= availableParallelism() + 4), withPool.environ.join(' '));
+
+    const own = startCli(['--input', input, '--output', join(work.path, 'settings-own'), '--concurrency', '1', '--image-concurrency', '4'], {
       nodeFlags: ['--initial_old_space_size=32'],
-      env: { ...process.env, MALLOC_ARENA_MAX: '4' },
+      env: { ...process.env, MALLOC_ARENA_MAX: '4', UV_THREADPOOL_SIZE: '2' },
     });
     const withOwn = await worker(join(work.path, 'settings-own'));
     own.child.kill('SIGTERM');
-    await own.exited;
+    const { stderr } = await own.exited;
     assert.equal(withOwn.pid, own.child.pid, 'nothing to add, so no second process');
     assert.ok(withOwn.cmdline.includes('--initial_old_space_size=32') && !withOwn.cmdline.includes('--initial-old-space-size=64'), withOwn.cmdline.join(' '));
     assert.ok(withOwn.environ.includes('MALLOC_ARENA_MAX=4'));
+    assert.ok(withOwn.environ.includes('UV_THREADPOOL_SIZE=2'), 'the user\'s pool size is kept');
+    assert.match(stderr, /^warning: UV_THREADPOOL_SIZE=2 is smaller than the 4 image slots: at most 2 images are decoded at once/m);
   });
 
   test('a lock left by a dead process is taken over', async () => {

@@ -2,6 +2,13 @@
  * Runs the command line with the process settings it is measured with, which can only be
  * given when a process starts: so on Linux the entry point starts itself again with them.
  *
+ * - UV_THREADPOOL_SIZE: the image slots (`--image-concurrency`, the core count by default)
+ *   plus POOL_RESERVE. sharp decodes and encodes each image on libuv's thread pool, whose
+ *   file writes and DNS lookups queue on the same threads, and the pool has 4 threads
+ *   unless this says otherwise: on a 16-core machine at most 4 of the 16 image slots
+ *   would be decoding (measured at small scale, 200 photos to jpeg with two slots: 24.3
+ *   images/s with the default pool, 15.0 with a pool of one). libuv reads the size once,
+ *   when the pool starts, which in an ES module program is before any of our code runs.
  * - MALLOC_ARENA_MAX=2 on glibc. glibc gives each thread that allocates its own malloc
  *   arena (up to 8 per core), and libvips allocates large, short-lived pixel buffers on
  *   the libuv worker threads. The freed memory stays in those arenas, so RSS grows far
@@ -11,11 +18,10 @@
  * - V8's old generation starting at 64 MB (`--initial-old-space-size`). The JavaScript
  *   heap here is small (about 15 MB live) but every body and encoded image is external
  *   memory, and V8 scaled its first limits to the small heap: it ran a full mark-compact
- *   every 7 or 8 images, marking on every core. Measured over 200 photos to jpeg: 25-31
- *   full collections and 17.6-18.1 CPU-seconds by default, 6-7 and 17.1 with 64 MB,
- *   3 and 16.9-17.9 with 128 MB (npm run bench breaks the CPU down by thread).
+ *   every 7 or 8 images, marking on every core (docs/performance.md).
  *
- * A value the user set (environment, NODE_OPTIONS, node's own flags) is left alone.
+ * A value the user set (environment, NODE_OPTIONS, node's own flags) is left alone; a
+ * thread pool smaller than the image slots is worth one line of warning.
  *
  * The parent only waits: it passes on the child's exit code (or dies by the same signal),
  * forwards SIGINT, SIGTERM and SIGHUP that were sent to it alone (a terminal's Ctrl-C
@@ -23,6 +29,7 @@
  * if the parent is killed outright the child, losing its IPC channel, exits at once too.
  */
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 
 /** Node flags the program runs with, unless the user gave the same flag a value. */
 export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=64'];
@@ -39,15 +46,65 @@ export interface MissingSettings {
   readonly env: Readonly<Record<string, string>>;
 }
 
-/** The settings this process lacks, or undefined when it has them all. */
-export function missingSettings(): MissingSettings | undefined {
+/**
+ * Threads the pool keeps beyond the image slots: libuv's own default, so file writes, the
+ * resume state's and the index's I/O, and DNS lookups have the room they have by default.
+ */
+export const POOL_RESERVE = 4;
+/** libuv's ceiling on UV_THREADPOOL_SIZE. */
+const MAX_POOL = 1024;
+
+/** The commands whose process decodes images or writes an output, and so needs these settings. */
+const HEAVY_COMMANDS = new Set(['worker', 'finalize']);
+
+/** Whether `argv` runs a command that needs the process settings (a run, worker, finalize). */
+export function needsSettings(argv: readonly string[]): boolean {
+  if (argv.some((arg) => ['--help', '-h', '--version', '-V'].includes(arg))) return false;
+  const command = argv[0] ?? '';
+  return HEAVY_COMMANDS.has(command) || !['status', 'enqueue'].includes(command);
+}
+
+/** The libuv pool a command line needs: its image slots plus the reserve. */
+export function poolSizeFor(argv: readonly string[]): number {
+  return Math.min(MAX_POOL, imageSlots(argv) + POOL_RESERVE);
+}
+
+/**
+ * `--image-concurrency` as the command line gives it, else the core count: read before the
+ * flags are parsed (the pool must be sized before the program starts). A value the parser
+ * will refuse later does not matter here.
+ */
+function imageSlots(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = arg === '--image-concurrency' ? argv[i + 1] : arg.startsWith('--image-concurrency=') ? arg.slice('--image-concurrency='.length) : undefined;
+    const slots = Number(value);
+    if (value !== undefined && Number.isInteger(slots) && slots > 0) return slots;
+  }
+  return availableParallelism();
+}
+
+/** The settings a process started with `argv` and `env` lacks, or undefined when it has them all. */
+export function missingSettings(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): MissingSettings | undefined {
   if (process.platform !== 'linux') return undefined;
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map(flagName);
+  const given = [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].map(flagName);
   const flags = NODE_FLAGS.filter((flag) => !given.includes(flagName(flag)));
-  const unset = Object.entries(GLIBC_ENV).filter(([name]) => process.env[name] === undefined);
+  const wanted: Record<string, string> = { UV_THREADPOOL_SIZE: String(poolSizeFor(argv)) };
   // Asked last: telling glibc apart takes a diagnostic report (a few milliseconds).
-  const env = unset.length > 0 && isGlibc() ? Object.fromEntries(unset) : {};
-  return flags.length > 0 || Object.keys(env).length > 0 ? { flags, env } : undefined;
+  const unsetGlibc = Object.keys(GLIBC_ENV).some((name) => env[name] === undefined);
+  if (unsetGlibc && isGlibc()) Object.assign(wanted, GLIBC_ENV);
+  const missing = Object.fromEntries(Object.entries(wanted).filter(([name]) => env[name] === undefined));
+  return flags.length > 0 || Object.keys(missing).length > 0 ? { flags, env: missing } : undefined;
+}
+
+/**
+ * One line of warning when the thread pool (the user's own UV_THREADPOOL_SIZE, or libuv's
+ * default where nothing set it) leaves image slots without a thread; undefined otherwise.
+ */
+export function poolWarning(imageSlots: number, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const size = Number(env.UV_THREADPOOL_SIZE ?? 4);
+  if (!Number.isInteger(size) || size >= imageSlots) return undefined;
+  return `warning: UV_THREADPOOL_SIZE=${env.UV_THREADPOOL_SIZE ?? '4 (libuv\'s default)'} is smaller than the ${imageSlots} image slots: at most ${size} images are decoded at once (leave it unset, or set it to at least ${imageSlots + POOL_RESERVE})`;
 }
 
 /** A flag's name as V8 reads it: `--initial_old_space_size=9` and `--initial-old-space-size` match. */

@@ -12,6 +12,7 @@ import { absolutePath } from '../util/validate.js';
 import { parseCommand, type Draft } from './command.js';
 import { FLAGS } from './flags.js';
 import { EXIT_OK, guarded } from './exit.js';
+import { poolWarning } from './process-settings.js';
 import { stopOnSignals } from './signals.js';
 
 const log = (line: string) => void process.stderr.write(`${line}\n`);
@@ -36,6 +37,8 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   return guarded(async () => {
     const { flags, options: draft } = parseCommand('worker', argv);
     const options = resolveOptions({ ...(draft as Draft), output: flags.output!, report: { ...(draft.report as Draft | undefined), progressBar: false } });
+    const poolTooSmall = poolWarning(options.image.concurrency);
+    if (poolTooSmall && !options.report.quiet) log(poolTooSmall);
     const { runWorker } = await import('../queue/worker.js');
     const signals = stopOnSignals((name) => log(`${name}: finishing or handing back the job in hand (rows in flight have ${options.graceMs / 1000} s)`));
     try {

@@ -9,6 +9,7 @@ import { errorMessage } from '../errors.js';
 import { resolveOptions, type Options, type PipelineOptions } from '../options.js';
 import { parseCommand, type Draft } from './command.js';
 import { EXIT_FATAL, EXIT_USAGE, exitCodeOf } from './exit.js';
+import { poolWarning } from './process-settings.js';
 import { stopOnSignals } from './signals.js';
 
 
@@ -41,6 +42,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   });
   if (!run) return EXIT_FATAL;
 
+  const poolTooSmall = poolWarning(options.image.concurrency);
+  if (poolTooSmall && !options.report.quiet) process.stderr.write(`${poolTooSmall}\n`);
   const signals = stopOnSignals();
   try {
     const summary = await run.runPipeline(options, { stop: signals.signal });

@@ -2,11 +2,16 @@
 import { spawn } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI } from './run.mjs';
+import { CLI, settled } from './run.mjs';
 
-/** @param {string[]} args @param {{ nodeFlags?: string[], env?: NodeJS.ProcessEnv }} [options] */
-export function startCli(args, { nodeFlags = [], env = process.env } = {}) {
-  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+/**
+ * Starts the command line, settled (one process; see `settled`) unless `asUserWould`, or
+ * with the node flags and environment given.
+ * @param {string[]} args @param {{ nodeFlags?: string[], env?: NodeJS.ProcessEnv, asUserWould?: boolean }} [options]
+ */
+export function startCli(args, { nodeFlags, env = process.env, asUserWould = false } = {}) {
+  const start = asUserWould || nodeFlags ? { nodeFlags: nodeFlags ?? [], env } : settled(args, env);
+  const child = spawn(process.execPath, [...start.nodeFlags, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: start.env });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
   child.stdout.resume();

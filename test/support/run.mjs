@@ -3,18 +3,33 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { missingSettings } from '../../dist/cli/process-settings.js';
 
 export const CLI = new URL('../../dist/pipeline.js', import.meta.url).pathname;
 
 /**
+ * The node flags and environment the entry point would restart itself with (thread pool,
+ * allocator, heap; src/cli/process-settings.ts), given up front, so the command runs as one
+ * process: half the start-up, and the pid a test signals is the one doing the work. Tests
+ * of that restart start the command as a user would (`asUserWould`).
+ * @param {readonly string[]} args @param {NodeJS.ProcessEnv} [env]
+ */
+export function settled(args, env = process.env) {
+  const missing = missingSettings(args, env, []);
+  return { nodeFlags: missing?.flags ?? [], env: { ...env, ...missing?.env } };
+}
+
+/**
  * Runs `node dist/pipeline.js ...args`, optionally feeding `stdin`.
  * @param {string[]} args
- * @param {{ stdin?: string | Buffer, cwd?: string, env?: NodeJS.ProcessEnv }} [options]
+ * @param {{ stdin?: string | Buffer, cwd?: string, env?: NodeJS.ProcessEnv, asUserWould?: boolean }} [options]
  * @returns {Promise<{ code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }>}
  */
 export function runCli(args, options = {}) {
+  const env = options.env ?? process.env;
+  const start = options.asUserWould ? { nodeFlags: [], env } : settled(args, env);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...start.nodeFlags, CLI, ...args], { cwd: options.cwd, env: start.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
