@@ -102,6 +102,7 @@ export interface Flags {
   proxy?: string;
   insecure?: boolean;
   http2?: boolean;
+  publicAddressesOnly?: boolean;
   resize?: ResizeMode;
   resolution?: number;
   megapixels?: number;
@@ -167,6 +168,7 @@ export function buildCommand(): Command {
     .option('--proxy <url>', 'fetch through this HTTP proxy (default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY, when set)')
     .option('--insecure', 'accept any TLS certificate (hosts with broken chains); anyone on the path could then change the images (default: check)')
     .option('--http2', 'offer HTTP/2 to HTTPS hosts (default: HTTP/1.1 keep-alive, faster in the README\'s measurement)')
+    .option('--public-addresses-only', 'refuse image URLs and redirects that lead to loopback, private (10/8, 172.16/12, 192.168/16), CGNAT or unique-local addresses, for a cloud machine fetching a dataset from the internet (default: only link-local/metadata, unspecified and multicast are refused)')
     .option('--user-agent <text>', `User-Agent header (default: "${DEFAULT_USER_AGENT}")`)
     .option('--disallowed-robots-tags <tags>', `X-Robots-Tag directives that opt an image out, comma-separated, e.g. noai,noimageai,noindex,noimageindex (default: ${DEFAULT_DISALLOWED_ROBOTS_TAGS.join(',')})`, list)
     .option('--ignore-robots-tag', 'fetch images whatever their X-Robots-Tag says (default: honour it)')
@@ -271,6 +273,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       proxy: flags.proxy,
       insecure: flags.insecure,
       http2: flags.http2,
+      publicAddressesOnly: flags.publicAddressesOnly,
     }),
     image: defined({
       resize: flags.resize,

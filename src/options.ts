@@ -89,6 +89,11 @@ export interface FetchOptions {
   readonly insecure: boolean;
   /** `--http2`: offer HTTP/2 to HTTPS hosts. */
   readonly http2: boolean;
+  /**
+   * `--public-addresses-only`: refuse loopback, private, CGNAT and unique-local addresses
+   * too, not only link-local (cloud metadata), unspecified and multicast ones.
+   */
+  readonly publicAddressesOnly: boolean;
 }
 
 export interface ImageOptions extends SizeRule, SizeFilters {
@@ -273,6 +278,7 @@ export function resolveOptions(given: PipelineOptions): Options {
       ...(given.fetch?.proxy === undefined ? {} : { proxy: proxyUrl(given.fetch.proxy) }),
       insecure: given.fetch?.insecure ?? false,
       http2: given.fetch?.http2 ?? false,
+      publicAddressesOnly: given.fetch?.publicAddressesOnly ?? false,
     },
     image: {
       resize,
