@@ -22,6 +22,7 @@ export const FAILURE_REASONS = {
   too_large: { transient: false, meaning: 'the body is over --max-bytes' },
   truncated: { transient: true, meaning: 'the body ended before its Content-Length' },
   connection_error: { transient: true, meaning: 'refused, reset, DNS' },
+  blocked_address: { transient: false, meaning: 'the URL or a redirect leads to an address the run refuses (link-local and cloud metadata, unspecified, multicast; loopback and private ones with --public-addresses-only); no connection made' },
   redirect_loop: { transient: false, meaning: 'a redirect back to a URL already visited, or too many' },
   hash_mismatch: { transient: false, meaning: 'the fetched bytes do not have the sha256 the input gives (--verify-hash-column)' },
   robots_denied: { transient: false, meaning: 'X-Robots-Tag opts the image out (noai or noimageai by default; --disallowed-robots-tags)' },

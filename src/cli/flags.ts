@@ -108,6 +108,10 @@ export const FLAGS = {
   proxy: flag({ kind: text('url'), to: 'fetch.proxy', commands: RUN, section: 'Fetching', defaultText: 'HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY, when set', help: 'fetch images (and an --input URL) through this HTTP proxy' }),
   insecure: flag({ to: 'fetch.insecure', commands: RUN, section: 'Fetching', help: 'accept any TLS certificate (hosts with broken chains); anyone on the path could then change the images' }),
   http2: flag({ to: 'fetch.http2', commands: RUN, section: 'Fetching', help: 'offer HTTP/2 to HTTPS hosts (HTTP/1.1 keep-alive is the default: faster, see docs/reference.md)' }),
+  publicAddressesOnly: flag({
+    to: 'fetch.publicAddressesOnly', commands: RUN, section: 'Fetching',
+    help: 'also refuse image URLs and redirects that lead to loopback, private (10/8, 172.16/12, 192.168/16), CGNAT or unique-local addresses, for a cloud machine fetching a dataset from the internet; link-local (cloud metadata), unspecified and multicast addresses are always refused (blocked_address)',
+  }),
   userAgent: flag({ kind: text('text'), to: 'fetch.userAgent', commands: RUN, section: 'Fetching', common: true, help: 'User-Agent header; add a way to reach you, e.g. "photo-concept-pipeline/0.1.0 (+mailto:you@example.org)"' }),
   disallowedRobotsTags: flag({ kind: { ...list, placeholder: 'tags' }, to: 'fetch.disallowedRobotsTags', commands: RUN, section: 'Fetching', help: 'X-Robots-Tag directives that opt an image out, comma-separated, e.g. noai,noimageai,noindex,noimageindex' }),
   ignoreRobotsTag: flag({ to: 'fetch.respectRobotsTag', as: () => false, commands: RUN, section: 'Fetching', help: 'fetch images whatever their X-Robots-Tag says' }),

@@ -10,8 +10,15 @@
  *   was faster in the measurement docs/reference.md gives.
  * - **`--insecure`** skips certificate checks (for hosts whose chain is broken); it is off
  *   by default and the run says so loudly when it is on.
+ * - **The image fetcher's dispatcher is guarded** (`guard`): it refuses forbidden addresses
+ *   (address-guard.ts) and keeps DNS answers a minute (dns-cache.ts). Through a proxy the
+ *   proxy resolves the names, so only addresses written in URLs are checked there, and the
+ *   names of NO_PROXY hosts, which this machine connects to itself. The input reader's
+ *   dispatcher has no guard: its URL is the user's own choice.
  */
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { guardedLookup, refuseForbiddenAddresses, type AddressGuard } from './address-guard.js';
+import { dnsCache } from './dns-cache.js';
 
 export interface ConnectionOptions {
   readonly connectTimeoutMs: number;
@@ -41,7 +48,14 @@ export function proxyInUse(options: Pick<ConnectionOptions, 'proxy'>, env: NodeJ
   }
 }
 
-export function createDispatcher(options: ConnectionOptions, keepAlive?: { timeoutMs: number; maxTimeoutMs: number }): Dispatcher {
+export interface DispatcherExtras {
+  /** Keep idle connections open this long (the server's keep-alive hint, capped). */
+  readonly keepAlive?: { readonly timeoutMs: number; readonly maxTimeoutMs: number };
+  /** Refuse these addresses, and cache DNS answers (the image fetcher). */
+  readonly guard?: AddressGuard;
+}
+
+export function createDispatcher(options: ConnectionOptions, { keepAlive, guard }: DispatcherExtras = {}): Dispatcher {
   const tls = options.insecure ? { rejectUnauthorized: false } : {};
   const common = {
     ...(keepAlive ? { keepAliveTimeout: keepAlive.timeoutMs, keepAliveMaxTimeout: keepAlive.maxTimeoutMs } : {}),
@@ -50,20 +64,33 @@ export function createDispatcher(options: ConnectionOptions, keepAlive?: { timeo
     bodyTimeout: options.idleTimeoutMs,
     ...(options.http2 ? { allowH2: true } : {}),
   };
-  if (proxyInUse(options) === undefined) return new Agent(common);
-  return new EnvHttpProxyAgent({
+  if (proxyInUse(options) === undefined) {
+    const agent = new Agent(common);
+    // The DNS cache is outermost: the guard sees the address a name was resolved to.
+    return guard ? agent.compose(refuseForbiddenAddresses(guard), dnsCache({ guard, timeoutMs: options.connectTimeoutMs })) : agent;
+  }
+  const proxied = new EnvHttpProxyAgent({
     ...common,
+    // Used only for NO_PROXY hosts: the proxy agents open their own connections.
+    ...(guard ? { connect: { ...common.connect, lookup: guardedLookup(guard) } } : {}),
     ...(options.proxy === undefined ? {} : { httpProxy: options.proxy, httpsProxy: options.proxy }),
     // The connection to the image host, inside the tunnel.
     requestTls: { timeout: options.connectTimeoutMs, ...tls },
   });
+  return guard ? proxied.compose(refuseForbiddenAddresses(guard)) : proxied;
 }
 
-/** What a run says at its start about how it connects (a proxy, and loudly: --insecure). */
-export function connectionNotes(options: Pick<ConnectionOptions, 'proxy' | 'insecure'>): string[] {
+/**
+ * What a run says at its start about how it connects (a proxy, and loudly: --insecure);
+ * with --public-addresses-only and a proxy, what the guard cannot see.
+ */
+export function connectionNotes(options: Pick<ConnectionOptions, 'proxy' | 'insecure'> & { readonly publicAddressesOnly?: boolean }): string[] {
   const notes: string[] = [];
   const proxy = proxyInUse(options);
   if (proxy !== undefined) notes.push(`fetching through proxy ${proxy}${options.proxy === undefined ? ' (from the environment; NO_PROXY applies)' : ''}`);
+  if (proxy !== undefined && options.publicAddressesOnly) {
+    notes.push('--public-addresses-only: the proxy resolves the host names, so only addresses written in URLs (and NO_PROXY hosts) are checked');
+  }
   if (options.insecure) notes.push('WARNING: --insecure: TLS certificates are not checked; anyone between this machine and the hosts could change the images');
   return notes;
 }

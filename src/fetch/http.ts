@@ -8,7 +8,8 @@
  * - the X-Robots-Tag opt-out, checked on the headers before the body is read;
  * - a magic-number check on the first bytes (an HTML page served as 200 is not an image);
  * - redirects followed by hand, so each hop is checked: http and https only, at most
- *   MAX_REDIRECTS, no loops.
+ *   MAX_REDIRECTS, no loops, and (each hop a request through the guarded dispatcher) never
+ *   to an address the address guard refuses (`blocked_address`, address-guard.ts).
  *
  * Every response body is read to the end, dumped or destroyed: an unread undici body
  * holds its socket forever.
@@ -19,6 +20,7 @@ import type { FetchOptions } from './options.js';
 import type { FailureReason } from '../types.js';
 import { errorMessage } from '../errors.js';
 import { isTransient } from '../reasons.js';
+import { BlockedAddressError, createAddressGuard } from './address-guard.js';
 import { createDispatcher } from './dispatcher.js';
 import { agentToken, robotsDenial } from './robots.js';
 import { describeHead, sniffImage, SNIFF_BYTES } from './sniff.js';
@@ -42,7 +44,10 @@ export type AttemptResult =
     };
 
 export function createAgent(options: FetchOptions): Dispatcher {
-  return createDispatcher(options, { timeoutMs: 10_000, maxTimeoutMs: 60_000 });
+  return createDispatcher(options, {
+    keepAlive: { timeoutMs: 10_000, maxTimeoutMs: 60_000 },
+    guard: createAddressGuard({ publicAddressesOnly: options.publicAddressesOnly }),
+  });
 }
 
 /**
@@ -93,6 +98,9 @@ async function attemptFetch(url: string, agent: Dispatcher, options: FetchOption
         headers: { 'user-agent': options.userAgent, accept: 'image/*,*/*;q=0.8' },
       });
     } catch (error) {
+      const blocked = blockedAddress(error);
+      // Named with the hop: the row's own URL may be an ordinary image host's.
+      if (blocked) return failure('blocked_address', current === url ? blocked.message : `redirected to ${current}: ${blocked.message}`, 0);
       return failure(classify(error, deadline), describeError(error, deadline, options), 0);
     }
     const { statusCode, headers, body } = response;
@@ -278,6 +286,13 @@ function failure(reason: FailureReason, detail: string, bytesReceived: number, s
 function deadlineReason(deadline: AbortSignal): FailureReason {
   const reason: unknown = deadline.reason;
   return reason instanceof Error && reason.name === 'TimeoutError' ? 'timeout_total' : 'interrupted';
+}
+
+/** The address guard's refusal, if that is what failed the request (address-guard.ts). */
+function blockedAddress(error: unknown): BlockedAddressError | undefined {
+  if (error instanceof BlockedAddressError) return error;
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return cause instanceof BlockedAddressError ? cause : undefined;
 }
 
 function errorCode(error: unknown): string | undefined {

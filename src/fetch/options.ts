@@ -35,6 +35,11 @@ export interface FetchOptions extends ConnectionOptions {
   readonly cdnResizeHosts: readonly string[];
   /** `--http2`: offer HTTP/2 to HTTPS hosts. */
   readonly http2: boolean;
+  /**
+   * `--public-addresses-only`: refuse loopback, private, CGNAT and unique-local addresses
+   * too, not only link-local (cloud metadata), unspecified and multicast ones.
+   */
+  readonly publicAddressesOnly: boolean;
 }
 
 /**
@@ -70,6 +75,7 @@ export function resolveFetchOptions(given: Partial<FetchOptions> = {}): FetchOpt
     ...(value.proxy === undefined ? {} : { proxy: proxyUrl(value.proxy) }),
     insecure: value.insecure,
     http2: value.http2,
+    publicAddressesOnly: value.publicAddressesOnly,
   };
 }
 
@@ -91,6 +97,7 @@ export const FETCH_DEFAULTS: Readonly<Omit<FetchOptions, 'proxy'>> = Object.free
   cdnResizeHosts: [],
   insecure: false,
   http2: false,
+  publicAddressesOnly: false,
 });
 
 function proxyUrl(value: string): string {

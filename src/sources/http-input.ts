@@ -35,6 +35,7 @@ export class HttpInputError extends Error {
   override readonly name = 'HttpInputError';
 }
 
+/** No address guard: the input URL is the user's own choice, not data from the internet. */
 export function createInputAgent(options: HttpInputOptions): Dispatcher {
   return createDispatcher(options);
 }
