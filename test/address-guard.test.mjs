@@ -5,13 +5,14 @@
 // namespace of their own (unshare -n -m, as root): nothing can leave the machine, and the
 // metadata address and the host names exist only inside it.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { allowedAddresses, BlockedAddressError, createAddressGuard, describeRefusals, literalAddress } from '../dist/fetch/address-guard.js';
 import { connectionNotes } from '../dist/fetch/dispatcher.js';
 import { tempDir } from './support/run.mjs';
+import { runs, unlessMissing } from './support/needs.mjs';
 
 const METADATA_KIND = 'link-local (cloud metadata services)';
 const ALWAYS = 'always refused';
@@ -124,18 +125,15 @@ describe('which addresses are refused', () => {
   });
 });
 
-const UNSHARE = spawnSync('unshare', ['-n', '-m', 'true']).status === 0;
-const IN_CI = process.env.CI === 'true';
 const WORKER = new URL('./support/address-guard-worker.mjs', import.meta.url).pathname;
 
-describe('the guard end to end, in a network namespace of its own', { skip: !UNSHARE && !IN_CI && 'unshare -n -m is not available here (it needs root or CAP_SYS_ADMIN); under CI=true this fails instead' }, () => {
+describe('the guard end to end, in a network namespace of its own', { skip: unlessMissing(runs('unshare', '-n', '-m', 'true'), 'unshare -n -m (root or CAP_SYS_ADMIN, for a network namespace of its own)') }, () => {
   /** @type {Awaited<ReturnType<typeof tempDir>>} */
   let work;
   /** @type {any} */
   let report;
 
   before(async () => {
-    assert.ok(UNSHARE, 'CI=true: the address guard tests need `unshare -n -m` (root, or CAP_SYS_ADMIN) to run in a network namespace of their own; give the CI job that permission');
     work = await tempDir();
     const hosts = join(work.path, 'hosts');
     await writeFile(hosts, `${await readFile('/etc/hosts', 'utf8')}\n169.254.169.254 metadata.test\n169.254.169.254 mixed.test\n127.0.0.1 mixed.test\n`);

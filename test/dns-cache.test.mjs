@@ -16,6 +16,7 @@ import { PHOTOS } from './support/cdn.mjs';
 import { startConnectProxy } from './support/connect-proxy.mjs';
 import { tempDir } from './support/run.mjs';
 import { HAVE_OPENSSL, makeCertificate } from './support/tls.mjs';
+import { unlessMissing } from './support/needs.mjs';
 
 const COUNTER = new URL('./support/count-lookups.mjs', import.meta.url).href;
 const FETCH_MANY = new URL('./support/fetch-many.mjs', import.meta.url).pathname;
@@ -99,7 +100,7 @@ describe('DNS once per host name', () => {
     });
   });
 
-  describe('over TLS', { skip: !HAVE_OPENSSL && 'openssl is needed to make a certificate' }, () => {
+  describe('over TLS', { skip: unlessMissing(HAVE_OPENSSL, 'openssl (to make a certificate)') }, () => {
     /** @type {Awaited<ReturnType<typeof tempDir>>} */
     let work;
     /** @type {import('node:http2').Http2SecureServer} */

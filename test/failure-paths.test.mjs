@@ -17,6 +17,7 @@ import { startFaultyServer } from './support/faulty-server.mjs';
 import { killRun, startCli, waitFor } from './support/child.mjs';
 import { CLI, runCli, tempDir } from './support/run.mjs';
 import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
+import { IS_ROOT, unlessMissing } from './support/needs.mjs';
 
 /** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
 let server;
@@ -31,8 +32,7 @@ after(async () => {
   await work.cleanup();
 });
 
-const isRoot = process.getuid?.() === 0;
-const needsRoot = isRoot ? false : 'mounting a small tmpfs needs root';
+const needsRoot = unlessMissing(IS_ROOT, 'root (to mount a small tmpfs)');
 
 /** @param {string} name @param {number} count @param {number} [delayMs] */
 async function photoRows(name, count, delayMs = 0) {

@@ -1,7 +1,6 @@
 // Fetching from a hostile network: a fault-injecting server on 127.0.0.1 shows which ids
 // end saved, which fail with which reason, and how many requests each cost.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +9,7 @@ import { PHOTOS } from './support/cdn.mjs';
 import { startFaultyServer } from './support/faulty-server.mjs';
 import { startBlackHole } from './support/black-hole.mjs';
 import { outputFiles, readResults, runCli, tempDir } from './support/run.mjs';
+import { runs, unlessMissing } from './support/needs.mjs';
 
 /** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
 let server;
@@ -154,8 +154,7 @@ describe('retries, deadlines, redirects, opt-outs', () => {
     assert.equal(results.get(`${server.origin}/robots/noai/ignored`)?.status, 'saved');
   });
 
-  const hasPython = spawnSync('python3', ['-c', 'import socket'], { stdio: 'ignore' }).status === 0;
-  test('a connection that never opens fails with timeout_connect', { skip: hasPython ? false : 'python3 is needed to hold a port half-open' }, async () => {
+  test('a connection that never opens fails with timeout_connect', { skip: unlessMissing(runs('python3', '-c', 'import socket'), 'python3 (to hold a port half-open)') }, async () => {
     const hole = await startBlackHole();
     assert.ok(hole, 'the half-open port started');
     try {

@@ -8,8 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { PHOTOS } from './support/cdn.mjs';
 import { readResults, runCli, tempDir } from './support/run.mjs';
 import { HAVE_OPENSSL, makeCertificate } from './support/tls.mjs';
+import { unlessMissing } from './support/needs.mjs';
 
-describe('--http2', { skip: !HAVE_OPENSSL && 'openssl is needed to make a certificate' }, () => {
+describe('--http2', { skip: unlessMissing(HAVE_OPENSSL, 'openssl (to make a certificate)') }, () => {
   /** @type {Awaited<ReturnType<typeof tempDir>>} */
   let work;
   /** @type {import('node:http2').Http2SecureServer} */

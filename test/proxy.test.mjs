@@ -9,6 +9,7 @@ import { PHOTOS, startTestCdn } from './support/cdn.mjs';
 import { startConnectProxy } from './support/connect-proxy.mjs';
 import { readResults, runCli, tempDir } from './support/run.mjs';
 import { HAVE_OPENSSL, makeCertificate } from './support/tls.mjs';
+import { unlessMissing } from './support/needs.mjs';
 
 
 describe('proxies and TLS', () => {
@@ -65,7 +66,7 @@ describe('proxies and TLS', () => {
     assert.match(bad.stderr, /^error: --proxy must be an http:\/\/ or https:\/\/ URL/);
   });
 
-  it('a self-signed certificate fails with a hint; --insecure fetches it and says so loudly', { skip: !HAVE_OPENSSL && 'openssl is needed to make a certificate' }, async () => {
+  it('a self-signed certificate fails with a hint; --insecure fetches it and says so loudly', { skip: unlessMissing(HAVE_OPENSSL, 'openssl (to make a certificate)') }, async () => {
     const { key, cert } = await makeCertificate(work.path);
     const photo = await readFile(join(PHOTOS, 'aqua.jpg'));
     const server = createServer({ key, cert }, (_request, response) => {

@@ -14,6 +14,7 @@ import { HAVE_REDIS, startRedis } from './support/redis.mjs';
 import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
 import { writeCsvRows, writeNdjsonRows, writeParquetRows } from '../dist/demo/dataset-files.js';
 import { spawn } from 'node:child_process';
+import { unlessMissing } from './support/needs.mjs';
 
 // Jobs are locked for 5 s (--job-lock): long enough that a live worker on a busy 2-core
 // machine always renews its lock in time (only the killed one loses its job), short enough
@@ -86,7 +87,7 @@ function makeRows(base, count) {
   return { text: `${lines.join('\n')}\n`, good, missing, broken };
 }
 
-describe('workers on a queue', { skip: !HAVE_REDIS && 'redis-server is not installed (.ci/run installs it)' }, () => {
+describe('workers on a queue', { skip: unlessMissing(HAVE_REDIS, 'redis-server (apt-get install redis-server)') }, () => {
   /** @type {Awaited<ReturnType<typeof startRedis>>} */
   let redis;
   /** @type {Awaited<ReturnType<typeof startCountingServer>>} */

@@ -14,6 +14,7 @@ import { renderReport } from '../dist/report/html/render.js';
 import { thumbnailDataUri } from '../dist/report/html/thumbnails.js';
 import { PHOTOS, PHOTO_FILES } from './support/cdn.mjs';
 import { tempDir } from './support/run.mjs';
+import { unlessMissing } from './support/needs.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -254,14 +255,8 @@ describe('thumbnails', () => {
   });
 });
 
-describe('the report page in a browser', () => {
+describe('the report page in a browser', { skip: unlessMissing(existsSync(CHROMIUM), `${CHROMIUM} (apt-get install chromium)`) }, () => {
   test('opened from disk: no request, no console message, no script ran, every chart and thumbnail drawn', async (t) => {
-    if (!existsSync(CHROMIUM)) {
-      const message = `${CHROMIUM} is missing: apt-get install chromium`;
-      if (process.env.CI === 'true') assert.fail(message);
-      t.skip(message);
-      return;
-    }
     const { chromium } = await import('playwright-core');
     const started = performance.now();
     const full = join(work.path, 'report.html');

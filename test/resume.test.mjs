@@ -14,6 +14,7 @@ import { PHOTO_FILES } from './support/cdn.mjs';
 import { startFaultyServer } from './support/faulty-server.mjs';
 import { countImages, startCli, waitFor } from './support/child.mjs';
 import { outputFiles, readResults, runCli, tempDir } from './support/run.mjs';
+import { IS_ROOT, unlessMissing } from './support/needs.mjs';
 
 const PHOTOS = PHOTO_FILES;
 
@@ -260,8 +261,7 @@ describe('one run at a time', () => {
 });
 
 describe('a full disk', () => {
-  const isRoot = process.getuid?.() === 0;
-  test('stops the run with exit 1 and a clear message, leaving nothing half-written', { skip: isRoot ? false : 'mounting a small tmpfs needs root' }, async () => {
+  test('stops the run with exit 1 and a clear message, leaving nothing half-written', { skip: unlessMissing(IS_ROOT, 'root (to mount a small tmpfs)') }, async () => {
     const mount = join(work.path, 'tiny');
     await mkdir(mount);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mount], { stdio: 'ignore' });
