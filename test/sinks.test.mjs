@@ -2,9 +2,10 @@
 // a sink from code; the null sink; a sink that cannot write stops the run.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { runPipeline, SinkError } from '../dist/index.js';
 import { writeNdjsonRows, writeParquetRows } from '../dist/demo/dataset-files.js';
 import { startTestCdn } from './support/cdn.mjs';
@@ -121,5 +122,27 @@ describe('an output that cannot be written', () => {
       }),
       (error) => error instanceof SinkError && /no space left on device/.test(error.message),
     );
+  });
+});
+
+describe('the dir sink after an unclean stop', () => {
+  test('files of a sample stored but never recorded (killed between the two) are removed, so the metadata covers the disk', async () => {
+    const input = join(work.path, 'orphans.ndjson');
+    await writeNdjsonRows(input, rows.slice(0, 3));
+    const output = join(work.path, 'orphans');
+    const first = await runCli(['--input', input, '--output', output, '--quiet']);
+    assert.equal(first.code, 0, first.stderr);
+    // What a kill leaves: a sample's caption and image renamed into place, no index row, and
+    // the index's note that the metadata no longer covers what is stored.
+    await writeFile(join(output, 'orphan.txt'), 'a caption');
+    await writeFile(join(output, 'orphan.png'), await readFile(join(output, `${rows[0].id}.png`)));
+    const index = new Database(join(output, '.pipeline', 'dir-index.sqlite'));
+    index.prepare("UPDATE meta SET value = '0' WHERE key = 'metadata_current'").run();
+    index.close();
+
+    const rerun = await runCli(['--input', input, '--output', output]);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.match(rerun.stderr, /removed 2 file\(s\) of samples an earlier run stored but did not record/);
+    assert.deepEqual(await outputFiles(output), rows.slice(0, 3).flatMap((row) => [`${row.id}.png`, `${row.id}.txt`]).sort());
   });
 });

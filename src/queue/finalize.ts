@@ -16,7 +16,7 @@
  * shared state says, not from what an earlier finalize did.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, opendir, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
@@ -25,7 +25,7 @@ import fixUtf8Stream from 'stream-chain/utils/fixUtf8Stream.js';
 import lines from 'stream-chain/utils/lines.js';
 import { TryLater, UsageError } from '../errors.js';
 import { METADATA_PARTS_DIR, datasetFileWriter } from '../sinks/dir.js';
-import { DirLayout, sampleFolders } from '../sinks/dir-layout.js';
+import { DirLayout, removeUnrecordedSamples } from '../sinks/dir-layout.js';
 import type { KeptColumn } from '../sources/kept-columns.js';
 import { SampleIndex, type IndexedSample } from '../sinks/sample-index.js';
 import { connectRedis, keysOf } from './connection.js';
@@ -114,7 +114,7 @@ async function mergeMetadata(setup: FinalizeSetup, settings: OutputSettings, sta
       }
     }
     await flush();
-    const removed = await removeUnrecorded(setup.output, state);
+    const removed = await removeUnrecordedSamples(setup.output, (ids) => state.savedAmong(ids));
     const sizeRule = { resize: settings.resize, resolution: settings.resolution, megapixels: settings.megapixels, round: settings.round, upscale: settings.upscale };
     await datasetFileWriter(index, { output: setup.output, datasetRoot: setup.datasetRoot, sizeRule, log: setup.log, keptColumns }).refresh();
     return { samples: SampleIndex.coverage(scratch, 'dir')?.stored ?? 0, removed };
@@ -131,38 +131,6 @@ function parseLine(line: string): IndexedSample | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The files a dir sink writes per sample: its caption and its image. */
-const SAMPLE_FILE = /^(?!\.)(.+)\.(txt|png|jpg|webp|gif|tif|avif|heif)$/;
-
-/**
- * Captions and images of samples the state does not record saved (in the output and its
- * --subfolders). Folders are walked as they are listed and checked a batch at a time: a
- * flat folder of the whole dataset holds over a million names.
- */
-async function removeUnrecorded(output: string, state: RedisState): Promise<number> {
-  let removed = 0;
-  let batch: Array<{ id: string; path: string }> = [];
-  const flush = async () => {
-    const saved = await state.savedAmong(batch.map(({ id }) => id));
-    for (const [i, { path }] of batch.entries()) {
-      if (saved[i]) continue;
-      await rm(path, { force: true });
-      removed++;
-    }
-    batch = [];
-  };
-  for (const folder of ['', ...(await sampleFolders(output))]) {
-    for await (const entry of await opendir(join(output, folder))) {
-      const id = SAMPLE_FILE.exec(entry.name)?.[1];
-      if (id === undefined || !entry.isFile()) continue;
-      batch.push({ id, path: join(output, folder, entry.name) });
-      if (batch.length >= CHECK_BATCH) await flush();
-    }
-  }
-  await flush();
-  return removed;
 }
 
 /** Removes shards beyond each job's completed count; counts the samples of the rest. */

@@ -11,7 +11,7 @@
  * backend strips `instance_data_dir` from each image's path and looks the rest up
  * (metadata/backends/parquet.py, `_process_for_bucket`).
  */
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, opendir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extensionOf } from '../image/encode.js';
 import type { ImageFormat } from '../types.js';
@@ -78,6 +78,42 @@ export class DirLayout {
     for (const folder of await sampleFolders(this.#output)) removed += await removeStaleTemporaryFiles(join(this.#output, folder), all);
     return removed;
   }
+}
+
+/** The files the dir sink writes per sample: its caption and its image. */
+const SAMPLE_FILE = /^(?!\.)(.+)\.(txt|png|jpg|webp|gif|tif|avif|heif)$/;
+/** Names checked per call of `recorded`. */
+const CHECK_BATCH = 1_000;
+
+/**
+ * Removes the captions and images of samples that `recorded` does not know (in the output
+ * and its --subfolders): what a process killed between renaming a sample's files into
+ * place and recording them left. Folders are walked as they are listed and checked a batch
+ * at a time: a flat folder of the whole dataset holds over a million names.
+ * @param recorded for each id of a batch, whether it is recorded stored
+ */
+export async function removeUnrecordedSamples(output: string, recorded: (ids: readonly string[]) => Promise<readonly boolean[]> | readonly boolean[]): Promise<number> {
+  let removed = 0;
+  let batch: Array<{ id: string; path: string }> = [];
+  const flush = async () => {
+    const known = await recorded(batch.map(({ id }) => id));
+    for (const [i, { path }] of batch.entries()) {
+      if (known[i]) continue;
+      await rm(path, { force: true });
+      removed++;
+    }
+    batch = [];
+  };
+  for (const folder of ['', ...(await sampleFolders(output))]) {
+    for await (const entry of await opendir(join(output, folder))) {
+      const id = SAMPLE_FILE.exec(entry.name)?.[1];
+      if (id === undefined || !entry.isFile()) continue;
+      batch.push({ id, path: join(output, folder, entry.name) });
+      if (batch.length >= CHECK_BATCH) await flush();
+    }
+  }
+  await flush();
+  return removed;
 }
 
 /** The output's sample folders (`--subfolders`): its folders whose names are all digits. */

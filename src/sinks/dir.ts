@@ -27,7 +27,7 @@ import { SampleRefused, type Sample, type SharedOutput, type Sink, type SinkCont
 import type { KeptColumn } from '../sources/kept-columns.js';
 import { describeSample, metadataColumns, metadataRow } from './metadata.js';
 import { ParquetStreamWriter } from './parquet-stream.js';
-import { DirLayout } from './dir-layout.js';
+import { DirLayout, removeUnrecordedSamples } from './dir-layout.js';
 import { SampleIndex, type IndexedSample } from './sample-index.js';
 import { DATALOADER_FILE, simpleTunerConfig } from './simpletuner.js';
 
@@ -59,6 +59,12 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
     }
     index.recordSetting('subfolders', String(subfolders));
     if (index.metadataStale) {
+      // An earlier run stopped without its last refresh (killed, or a full disk): it may
+      // have renamed a sample's files into place and died before indexing them. Those go
+      // (the state does not record them saved either: this run fetches them again), so
+      // that the metadata covers every image on disk.
+      const orphans = await removeUnrecordedSamples(output, (ids) => ids.map((id) => index.has(id)));
+      if (orphans > 0) log(`removed ${orphans} file(s) of samples an earlier run stored but did not record`);
       log(`bringing ${METADATA_FILE} up to date: an earlier run stopped before writing it`);
       await datasetFiles.refresh();
     }
