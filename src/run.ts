@@ -71,6 +71,12 @@ export async function runPipeline(given: PipelineOptions | Options, hooks: RunHo
   }
 }
 
+/** What a run records of how it writes (the report buckets its images by it). */
+function runSettings(options: Options): Record<string, unknown> {
+  const { format, resize, resolution, megapixels, round, upscale } = options.image;
+  return { sink: typeof options.sink === 'string' ? options.sink : 'custom', format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard };
+}
+
 /** What opening the rows needs besides the input options. */
 export function sourceSetup(options: Options): SourceSetup {
   return { http: options.fetch, reservedColumns: RESERVED_COLUMNS };
@@ -81,7 +87,7 @@ async function runLocked(options: Options, source: RowSource, hooks: RunHooks): 
   let outcome: RowsOutcome;
   let failure: { error: unknown } | undefined;
   try {
-    const run = store?.startRun() ?? 0;
+    const run = store?.startRun(runSettings(options)) ?? 0;
     const fetcher = createFetcher(options.fetch);
     try {
       outcome = await runRows(options, source, { fetcher, ...(store ? { state: { store, run } } : {}) }, hooks);

@@ -26,6 +26,8 @@ export interface Row extends RowRef {
   readonly url: string;
   /** The caption, or the fallback caption when the caption was null or blank; never empty. */
   readonly caption: string;
+  /** Which column the caption came from. */
+  readonly captionSource: 'caption' | 'fallback';
   /** Original size as declared by the input, when it has width and height columns. */
   readonly width?: number;
   readonly height?: number;
@@ -104,6 +106,9 @@ export interface Saved {
   readonly row: Row;
   readonly width: number;
   readonly height: number;
+  /** The fetched image's size, after EXIF orientation. */
+  readonly originalWidth: number;
+  readonly originalHeight: number;
   /** Bytes the sink wrote for this sample. */
   readonly bytesWritten: number;
   /** sha256 of the stored image, and of the fetched bytes. */

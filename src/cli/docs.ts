@@ -8,7 +8,7 @@ import { FLAGS, SECTIONS, longFlag, type CommandName, type FlagName, type FlagSp
 import { COMMAND_TEXT } from './texts.js';
 import type { ValueKind } from './values.js';
 
-const COMMAND_ORDER: readonly CommandName[] = ['run', 'status', 'enqueue', 'worker', 'finalize'];
+const COMMAND_ORDER: readonly CommandName[] = ['run', 'status', 'report', 'enqueue', 'worker', 'finalize'];
 
 /** The whole of docs/cli.md. */
 export function cliReference(): string {

@@ -17,9 +17,9 @@ import type { Options } from '../options.js';
 import { INPUT_FORMATS } from '../sources/options.js';
 import { byteSize, choice, decimal, integer, list, positiveDecimal, rowRange, seconds, several, text, type ValueKind } from './values.js';
 
-export type CommandName = 'run' | 'worker' | 'enqueue' | 'finalize' | 'status';
+export type CommandName = 'run' | 'worker' | 'enqueue' | 'finalize' | 'status' | 'report';
 
-export const SECTIONS = ['Input', 'Fetching', 'Images', 'Output', 'Reports and progress', 'Resume and shutdown', 'Queue', 'Status'] as const;
+export const SECTIONS = ['Input', 'Fetching', 'Images', 'Output', 'Reports and progress', 'Resume and shutdown', 'Queue', 'Status and report'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** A place in the options, e.g. `fetch.concurrency`. */
@@ -65,7 +65,7 @@ function flag<T>(spec: FlagSpec<T>): FlagSpec<T> {
 
 const RUN = ['run', 'worker'] as const;
 const INPUT = ['run', 'enqueue'] as const;
-const QUEUE = ['enqueue', 'worker', 'finalize', 'status'] as const;
+const QUEUE = ['enqueue', 'worker', 'finalize', 'status', 'report'] as const;
 
 export const FLAGS = {
   // Input
@@ -146,9 +146,9 @@ export const FLAGS = {
 
   // Output
   output: flag({
-    short: 'o', kind: text('dir'), to: 'output', commands: [...RUN, 'finalize', 'status'], required: [...RUN, 'finalize'], section: 'Output', common: true, defaultText: '',
+    short: 'o', kind: text('dir'), to: 'output', commands: [...RUN, 'finalize', 'status', 'report'], required: [...RUN, 'finalize', 'report'], section: 'Output', common: true, defaultText: '',
     help: 'folder to write the dataset into (created if missing)',
-    helpFor: { finalize: 'the output folder the workers wrote', status: 'the output folder of earlier runs' },
+    helpFor: { finalize: 'the output folder the workers wrote', status: 'the output folder of earlier runs', report: 'the output folder to report on' },
   }),
   sink: flag({ kind: text('name|module'), to: 'sink', commands: RUN, section: 'Output', common: true, help: 'where samples go: dir (SimpleTuner folder), webdataset (tar shards), parquet (shards), null, or a sink module path or package' }),
   samplesPerShard: flag({ kind: integer, to: 'samplesPerShard', commands: RUN, section: 'Output', help: 'samples per shard for webdataset and parquet' }),
@@ -186,7 +186,7 @@ export const FLAGS = {
   // Queue
   redis: flag({
     kind: text('url'), commands: QUEUE, required: ['enqueue', 'worker', 'finalize'], section: 'Queue', help: 'the Redis server the queue lives in, e.g. redis://queue-host:6379',
-    helpFor: { status: "a queue's Redis server (with --queue): jobs, samples, workers" },
+    helpFor: { status: "a queue's Redis server (with --queue): jobs, samples, workers", report: "a queue's Redis server (with --queue): report on its shared state" },
   }),
   queue: flag({ kind: text('name'), commands: QUEUE, required: ['enqueue', 'worker', 'finalize'], section: 'Queue', help: 'the queue name (one queue per input and output)' }),
   jobLock: flag({ kind: seconds, fallback: 30_000, commands: ['worker'], section: 'Queue', help: 'how long a job stays with a worker that stopped answering (killed, cut off) before another takes it' }),
@@ -194,8 +194,11 @@ export const FLAGS = {
   exitWhenDrained: flag({ commands: ['worker'], section: 'Queue', help: 'leave when no job is left waiting or running (otherwise wait for more)' }),
   force: flag({ commands: ['finalize'], section: 'Queue', help: 'go on while jobs are still waiting or running (their samples are left out)' }),
 
-  // Status
-  json: flag({ commands: ['status'], section: 'Status', help: 'print JSON' }),
+  // Status and report
+  json: flag({ commands: ['status'], section: 'Status and report', help: 'print JSON' }),
+  report: flag({ kind: text('file'), commands: ['report'], section: 'Status and report', defaultText: 'DIR/report.html', help: 'where to write the report page' }),
+  batchSize: flag({ kind: integer, fallback: 4, commands: ['report'], section: 'Status and report', help: "the trainer's batch size: aspect buckets with fewer images are flagged" }),
+  thumbnails: flag({ kind: integer, fallback: 200, commands: ['report'], section: 'Status and report', help: 'images on the contact sheet, at most (0 for none)' }),
 } as const satisfies Record<string, FlagSpec<any>>;
 
 export type FlagName = keyof typeof FLAGS;

@@ -4,6 +4,7 @@ import { runCommand } from './run.js';
 /** Commands besides a run; each loads only what it needs. */
 const COMMANDS: Readonly<Record<string, (argv: readonly string[]) => Promise<number>>> = {
   status: async (argv) => (await import('./status.js')).statusCommand(argv),
+  report: async (argv) => (await import('./report.js')).reportCommand(argv),
   enqueue: async (argv) => (await import('./queue.js')).enqueueCommand(argv),
   worker: async (argv) => (await import('./queue.js')).workerCommand(argv),
   finalize: async (argv) => (await import('./queue.js')).finalizeCommand(argv),

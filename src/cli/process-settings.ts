@@ -61,7 +61,7 @@ const HEAVY_COMMANDS = new Set(['worker', 'finalize']);
 export function needsSettings(argv: readonly string[]): boolean {
   if (argv.some((arg) => ['--help', '-h', '--version', '-V'].includes(arg))) return false;
   const command = argv[0] ?? '';
-  return HEAVY_COMMANDS.has(command) || !['status', 'enqueue'].includes(command);
+  return HEAVY_COMMANDS.has(command) || !['status', 'report', 'enqueue'].includes(command);
 }
 
 /** The libuv pool a command line needs: its image slots plus the reserve. */

@@ -17,7 +17,7 @@ export const COMMAND_TEXT: Readonly<Record<CommandName, CommandText>> = {
     description:
       'Fetch the images of a list of URLs with captions, resize them and write a training-ready dataset.\n' +
       'Rows come from --input (NDJSON, CSV or Parquet) or as NDJSON on standard input.\n' +
-      'Other commands: status, enqueue, worker, finalize (each takes --help).',
+      'Other commands: status, report, enqueue, worker, finalize (each takes --help).',
     usage: '--output DIR [--input FILE] [options]',
     version: VERSION,
   },
@@ -33,6 +33,10 @@ export const COMMAND_TEXT: Readonly<Record<CommandName, CommandText>> = {
     name: 'photo-concept-pipeline worker',
     usage: '--redis URL --queue NAME --output DIR [options]',
     description: 'Take jobs from a queue and run the pipeline over their rows, into an output folder other workers may share.\nTakes every run flag except the input ones (rows come from the jobs).',
+  },
+  report: {
+    name: 'photo-concept-pipeline report',
+    description: 'Write one self-contained HTML page that shows a fetched dataset: totals, failures, hosts, sizes, SimpleTuner buckets, captions, a contact sheet. Reads the state read-only: it works while a run goes on.',
   },
   finalize: {
     name: 'photo-concept-pipeline finalize',

@@ -49,6 +49,12 @@ export function keysOf(queue: string) {
     samples: `${prefix}samples`,
     /** Hash: saved, failed, and failed:{reason} counts of samples. */
     counts: `${prefix}counts`,
+    /** Hash: sample id -> what the report shows of its outcome (JSON; see redis-state.ts). */
+    outcomes: `${prefix}outcomes`,
+    /** Hash: id -> the duplicate it was skipped as (JSON). */
+    skips: `${prefix}skips`,
+    /** Hash: host -> its "slow down" answers (429, 503). */
+    slowDowns: `${prefix}slow-downs`,
     /** Hash: URL -> the id it was saved under (only with --dedupe url). */
     urls: `${prefix}urls`,
     /** Counter: runs (job attempts) so far. */

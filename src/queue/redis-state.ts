@@ -6,7 +6,10 @@
  * One hash holds every sample: `S|{run}` when saved, `F|{reason}|{transient}|{failedRuns}|{run}`
  * when failed (about 40 bytes a sample: 25 MB for 567k). Each change is one Lua script,
  * atomic in Redis, which also keeps the counts `status` shows (saved, failed, failed by
- * reason) exact however many workers write at once.
+ * reason) exact however many workers write at once. The same script writes what the report
+ * shows of the outcome to a second hash (`outcomes`: when, the host or URL, sizes, bytes,
+ * the failure's detail; about 100 bytes a sample, 60 MB for 567k), kept apart so that
+ * resume reads only the small one.
  *
  * It is also the shard sinks' ledger: which samples completed shards hold, and how many
  * shards of each job are complete.
@@ -14,13 +17,14 @@
 import type { Redis } from 'ioredis';
 import { isTransient, type FailureReason } from '../reasons.js';
 import type { SharedShardLedger } from '../sinks/contract.js';
-import type { ResumeState, SampleState } from '../state/store.js';
+import type { CaptionSource, FailedRecord, ResumeState, SampleState, SavedRecord, SkippedRecord } from '../state/store.js';
 import type { QueueKeys } from './connection.js';
 
-/** KEYS: samples, counts, urls. ARGV: id, run, url ('' when URLs are not kept). */
+/** KEYS: samples, counts, urls, outcomes. ARGV: id, run, url ('' when URLs are not kept), outcome. */
 const RECORD_SAVED = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], 'S|' .. ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[4])
 if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[1]) end
 if not old then
   redis.call('HINCRBY', KEYS[2], 'saved', 1)
@@ -32,7 +36,7 @@ elseif string.sub(old, 1, 1) == 'F' then
 end
 return 1`;
 
-/** KEYS: samples, counts. ARGV: id, reason, transient (0/1), run. A saved sample stays saved. */
+/** KEYS: samples, counts, outcomes. ARGV: id, reason, transient (0/1), run, outcome. A saved sample stays saved. */
 const RECORD_FAILED = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 local runs = 1
@@ -46,6 +50,7 @@ else
 end
 redis.call('HINCRBY', KEYS[2], 'failed:' .. ARGV[2], 1)
 redis.call('HSET', KEYS[1], ARGV[1], 'F|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. runs .. '|' .. ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
 return 1`;
 
 /**
@@ -65,8 +70,8 @@ redis.call('HSET', KEYS[2], ARGV[1], done + 1)
 return done + 1`;
 
 interface Scripts {
-  pcpRecordSaved(samples: string, counts: string, urls: string, id: string, run: number, url: string): Promise<number>;
-  pcpRecordFailed(samples: string, counts: string, id: string, reason: string, transient: number, run: number): Promise<number>;
+  pcpRecordSaved(samples: string, counts: string, urls: string, outcomes: string, id: string, run: number, url: string, outcome: string): Promise<number>;
+  pcpRecordFailed(samples: string, counts: string, outcomes: string, id: string, reason: string, transient: number, run: number, outcome: string): Promise<number>;
   pcpCompleteShard(stored: string, shards: string, job: string, shard: number, ...ids: string[]): Promise<number>;
 }
 
@@ -85,8 +90,8 @@ export class RedisState implements ResumeState, SharedShardLedger {
   /** @param options.keepUrls record each saved sample's URL (`--dedupe url`; about 100 bytes a sample more) */
   constructor(redis: Redis, keys: QueueKeys, options: { keepUrls?: boolean } = {}) {
     this.#keepUrls = options.keepUrls ?? false;
-    redis.defineCommand('pcpRecordSaved', { numberOfKeys: 3, lua: RECORD_SAVED });
-    redis.defineCommand('pcpRecordFailed', { numberOfKeys: 2, lua: RECORD_FAILED });
+    redis.defineCommand('pcpRecordSaved', { numberOfKeys: 4, lua: RECORD_SAVED });
+    redis.defineCommand('pcpRecordFailed', { numberOfKeys: 3, lua: RECORD_FAILED });
     redis.defineCommand('pcpCompleteShard', { numberOfKeys: 2, lua: COMPLETE_SHARD });
     this.#redis = redis as Redis & Scripts;
     this.#keys = keys;
@@ -102,16 +107,30 @@ export class RedisState implements ResumeState, SharedShardLedger {
     return value === null ? undefined : parseState(value);
   }
 
-  async recordSaved(id: string, run: number, _size: unknown, url: string): Promise<void> {
-    await this.#redis.pcpRecordSaved(this.#keys.samples, this.#keys.counts, this.#keys.urls, id, run, this.#keepUrls ? url : '');
+  async recordSaved(id: string, run: number, saved: SavedRecord): Promise<void> {
+    const { samples, counts, urls, outcomes } = this.#keys;
+    await this.#redis.pcpRecordSaved(samples, counts, urls, outcomes, id, run, this.#keepUrls ? saved.url : '', JSON.stringify(savedOutcome(saved)));
   }
 
   async savedUnder(url: string): Promise<string | undefined> {
     return (await this.#redis.hget(this.#keys.urls, url)) ?? undefined;
   }
 
-  async recordFailed(id: string, run: number, reason: FailureReason): Promise<void> {
-    await this.#redis.pcpRecordFailed(this.#keys.samples, this.#keys.counts, id, reason, isTransient(reason) ? 1 : 0, run);
+  async recordFailed(id: string, run: number, failure: FailedRecord): Promise<void> {
+    const { reason } = failure;
+    const { samples, counts, outcomes } = this.#keys;
+    await this.#redis.pcpRecordFailed(samples, counts, outcomes, id, reason, isTransient(reason) ? 1 : 0, run, JSON.stringify(failedOutcome(failure)));
+  }
+
+  async recordSkipped(id: string, run: number, skip: SkippedRecord): Promise<void> {
+    await this.#redis.hset(this.#keys.skips, id, JSON.stringify({ t: Date.now(), r: skip.reason, u: skip.url, run }));
+  }
+
+  async addSlowDowns(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return;
+    const batch = this.#redis.pipeline();
+    for (const [host, count] of counts) batch.hincrby(this.#keys.slowDowns, host, count);
+    await batch.exec();
   }
 
   /** Which of these ids are recorded saved (finalize's check of the metadata parts). */
@@ -151,6 +170,47 @@ export class RedisState implements ResumeState, SharedShardLedger {
   async completedShards(): Promise<Map<string, number>> {
     const raw = await this.#redis.hgetall(this.#keys.shards);
     return new Map(Object.entries(raw).map(([job, count]) => [job, Number(count)]));
+  }
+}
+
+/**
+ * What the report shows of an outcome, in short keys (567k of them): `t` when (ms), `s` the
+ * status, `h` the host (saved) or `u` the URL (failed: the report gives examples), sizes,
+ * bytes, the caption's source and length, the failure's detail.
+ */
+export interface StoredOutcome {
+  readonly t: number;
+  readonly s: 'saved' | 'failed';
+  readonly h?: string;
+  readonly u?: string;
+  readonly w?: number;
+  readonly ht?: number;
+  readonly ow?: number;
+  readonly oh?: number;
+  readonly b?: number;
+  readonly f: number;
+  readonly cs?: CaptionSource;
+  readonly cw?: number;
+  readonly r?: string;
+  readonly d?: string;
+}
+
+function savedOutcome(saved: SavedRecord): StoredOutcome {
+  return {
+    t: Date.now(), s: 'saved', h: hostOf(saved.url), w: saved.width, ht: saved.height, ow: saved.originalWidth, oh: saved.originalHeight,
+    b: saved.bytes, f: saved.bytesFetched, cs: saved.captionSource, cw: saved.captionWords,
+  };
+}
+
+function failedOutcome(failure: FailedRecord): StoredOutcome {
+  return { t: Date.now(), s: 'failed', ...(failure.url === undefined ? {} : { u: failure.url }), f: failure.bytesFetched, r: failure.reason, d: failure.detail };
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
   }
 }
 

@@ -18,6 +18,7 @@ import type { ImageFormat } from '../types.js';
 import { removeStaleTemporaryFiles, writeFilesAtomically } from '../util/atomic-file.js';
 import { exists } from '../util/exists.js';
 import type { Sample } from './contract.js';
+import { fnv1a } from '../util/fnv1a.js';
 
 /** Extensions an original may have (`--format original` keeps the fetched format). */
 const ORIGINAL_EXTENSIONS = ['jpg', 'png', 'webp', 'gif', 'tif', 'avif', 'heif'];
@@ -119,14 +120,4 @@ export async function removeUnrecordedSamples(output: string, recorded: (ids: re
 /** The output's sample folders (`--subfolders`): its folders whose names are all digits. */
 export async function sampleFolders(output: string): Promise<string[]> {
   return (await readdir(output, { withFileTypes: true })).filter((entry) => entry.isDirectory() && /^\d+$/.test(entry.name)).map((entry) => entry.name);
-}
-
-/** FNV-1a, 32 bits, over the id's UTF-8 bytes: stable across runs, machines and versions. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (const byte of Buffer.from(text, 'utf8')) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash;
 }

@@ -27,7 +27,8 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
 
   // A sample without a caption trains nothing, and SimpleTuner refuses a whole dataset
   // whose metadata holds one empty caption: refuse the row before any request.
-  const caption = foldNewlines(captionText(record[columns.caption]) || captionText(record[columns.fallbackCaption]));
+  const ownCaption = foldNewlines(captionText(record[columns.caption]));
+  const caption = ownCaption || foldNewlines(captionText(record[columns.fallbackCaption]));
   if (!caption) {
     return failed(refOf(index, id, url, source), 'no_caption', `row ${index} (id ${id}): no caption in column "${columns.caption}" nor in "${columns.fallbackCaption}"`);
   }
@@ -38,6 +39,7 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
     id,
     url,
     caption,
+    captionSource: ownCaption ? 'caption' : 'fallback',
     columns: plainColumns(record),
   };
   if (source !== undefined) row.source = source;

@@ -11,8 +11,8 @@ import type { ReportOptions } from '../report/options.js';
 import { emptyCounters, type Counters, type Snapshot } from '../report/counters.js';
 import { formatMetrics, writeMetrics } from '../report/metrics.js';
 import type { ProgressReporter } from '../report/progress.js';
-import type { ResumeState } from '../state/store.js';
-import type { Item, Outcome } from '../types.js';
+import type { ResumeState, SavedRecord } from '../state/store.js';
+import type { Item, Outcome, Saved } from '../types.js';
 
 export interface Summary {
   rows: number;
@@ -53,6 +53,35 @@ export interface ResultLine {
 /** Failure messages printed per reason before the rest go only to --results. */
 const MESSAGES_PER_REASON = 20;
 const METRICS_EVERY_MS = 5_000;
+/** How often the run's counts and the hosts' slow-downs are written to the state: a killed run keeps all but the last few seconds. */
+const STATE_EVERY_MS = 10_000;
+/** Skips of a row that duplicates another id's sample: recorded, or the row's id would leave no trace. */
+const DUPLICATE_SKIPS: ReadonlySet<string> = new Set(['duplicate_url', 'duplicate_content']);
+
+function savedRecord(saved: Saved): SavedRecord {
+  return {
+    url: saved.row.url,
+    width: saved.width,
+    height: saved.height,
+    bytes: saved.bytesWritten,
+    bytesFetched: saved.bytesFetched,
+    originalWidth: saved.originalWidth,
+    originalHeight: saved.originalHeight,
+    captionSource: saved.row.captionSource,
+    captionWords: wordCount(saved.row.caption),
+  };
+}
+
+function wordCount(text: string): number {
+  let words = 0;
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const space = text.charCodeAt(i) <= 32;
+    if (!space && !inWord) words++;
+    inWord = !space;
+  }
+  return words;
+}
 
 export interface RecorderSetup {
   readonly report: ReportOptions;
@@ -74,6 +103,9 @@ export class Recorder {
   readonly #results: WriteStream | undefined;
   readonly #counts: Counters = emptyCounters();
   readonly #metricsTimer: NodeJS.Timeout | undefined;
+  readonly #stateTimer: NodeJS.Timeout | undefined;
+  /** Each host's slow-downs already written to the state (the fetcher's gate counts from its start). */
+  readonly #slowDownsWritten = new Map<string, number>();
   /** The first error of the --results stream (a full disk): the run cannot keep its record. */
   #resultsFailure: Error | undefined;
   /** Whether the last metrics write failed, so a failing one warns once, not every 5 s. */
@@ -88,6 +120,30 @@ export class Recorder {
     if (metricsPath !== undefined) {
       this.#metricsTimer = setInterval(() => void this.#writeMetrics(metricsPath), METRICS_EVERY_MS).unref();
     }
+    if (setup.state) {
+      // A queue worker's fetcher has counted since the worker started: only what comes now is this run's.
+      for (const { host, slowDowns } of (setup.hosts ?? noHosts)()) this.#slowDownsWritten.set(host, slowDowns);
+      this.#stateTimer = setInterval(() => void this.#writeToState().catch(() => {}), STATE_EVERY_MS).unref();
+    }
+  }
+
+  /**
+   * The run's counts and the hosts' new slow-downs, into the state. Between the timer's
+   * writes a failure only waits for the next (a full disk stops the run at its next sample
+   * anyway); the last one, at close, is the run's own.
+   */
+  async #writeToState(): Promise<void> {
+    const state = this.#setup.state;
+    if (!state) return;
+    const { rows, saved, failed, skipped, failures, skips } = this.#counts;
+    await state.store.updateRun?.(state.run, { rows, saved, failed, skipped, failures, skips });
+    const added = new Map<string, number>();
+    for (const { host, slowDowns } of (this.#setup.hosts ?? noHosts)()) {
+      const more = slowDowns - (this.#slowDownsWritten.get(host) ?? 0);
+      if (more > 0) added.set(host, more);
+    }
+    await state.store.addSlowDowns(added);
+    for (const [host, more] of added) this.#slowDownsWritten.set(host, (this.#slowDownsWritten.get(host) ?? 0) + more);
   }
 
   static async open(setup: RecorderSetup): Promise<Recorder> {
@@ -132,18 +188,20 @@ export class Recorder {
         counts.saved++;
         counts.bytesFetched += outcome.bytesFetched;
         counts.bytesWritten += outcome.bytesWritten;
-        recorded = state?.store.recordSaved(outcome.row.id, state.run, { width: outcome.width, height: outcome.height, bytes: outcome.bytesWritten }, outcome.row.url);
+        recorded = state?.store.recordSaved(outcome.row.id, state.run, savedRecord(outcome));
         break;
       case 'skipped':
         counts.skipped++;
         counts.skips[outcome.reason] = (counts.skips[outcome.reason] ?? 0) + 1;
+        // A duplicate of another id leaves no record of its own id otherwise.
+        if (state && DUPLICATE_SKIPS.has(outcome.reason)) recorded = state.store.recordSkipped(outcome.row.id, state.run, { reason: outcome.reason, url: outcome.row.url });
         break;
       case 'failed': {
         counts.failed++;
         counts.bytesFetched += outcome.bytesFetched;
         // An interrupted row is not the sample's fault: the next run simply tries it.
         if (state && outcome.row.id !== undefined && outcome.reason !== 'interrupted') {
-          recorded = state.store.recordFailed(outcome.row.id, state.run, outcome.reason);
+          recorded = state.store.recordFailed(outcome.row.id, state.run, { reason: outcome.reason, detail: outcome.detail, bytesFetched: outcome.bytesFetched, ...(outcome.row.url === undefined ? {} : { url: outcome.row.url }) });
         }
         const seen = (counts.failures[outcome.reason] ?? 0) + 1;
         counts.failures[outcome.reason] = seen;
@@ -197,7 +255,9 @@ export class Recorder {
 
   async close(): Promise<void> {
     clearInterval(this.#metricsTimer);
+    clearInterval(this.#stateTimer);
     this.#setup.progress.stop();
+    await this.#writeToState().catch(() => {}); // a state that cannot be written fails the run where it ends
     if (this.#setup.report.metricsPath !== undefined) await this.#writeMetrics(this.#setup.report.metricsPath);
     if (this.#results) {
       this.#results.end();

@@ -37,7 +37,8 @@ export function sinkStage(sink: Sink, graceMs: number): AsyncTransform<Item, Ite
       const reason = (error as { transient?: unknown })?.transient === false ? 'sink_refused' : 'sink_error';
       return failed(row, reason, `row ${row.index} (id ${row.id}): sink ${reason === 'sink_refused' ? 'refused it' : 'failed'}: ${errorMessage(error)}`, { attempts, bytesFetched });
     }
-    return { kind: 'saved', row, width: item.width, height: item.height, bytesWritten, bytesFetched, attempts, sha256, originalSha256: item.originalSha256 };
+    const { width, height, originalWidth, originalHeight, originalSha256 } = item;
+    return { kind: 'saved', row, width, height, originalWidth, originalHeight, bytesWritten, bytesFetched, attempts, sha256, originalSha256 };
   }, { concurrency: sink.concurrency ?? 1 });
 }
 

@@ -26,6 +26,50 @@ export interface SampleState {
   readonly lastRun: number;
 }
 
+/** What is recorded of a saved sample: for resume, and for the report of the dataset. */
+export interface SavedRecord {
+  readonly url: string;
+  /** The stored image's size. */
+  readonly width: number;
+  readonly height: number;
+  /** Bytes the sink wrote, and bytes fetched for it (retries included). */
+  readonly bytes: number;
+  readonly bytesFetched: number;
+  /** The fetched image's size, after EXIF orientation. */
+  readonly originalWidth: number;
+  readonly originalHeight: number;
+  /** Which column the caption came from. */
+  readonly captionSource: CaptionSource;
+  readonly captionWords: number;
+}
+
+export type CaptionSource = 'caption' | 'fallback';
+
+/** What is recorded of a failed sample. */
+export interface FailedRecord {
+  readonly reason: FailureReason;
+  readonly url?: string;
+  /** The one-line explanation (`--results`' detail). */
+  readonly detail: string;
+  readonly bytesFetched: number;
+}
+
+/** A row skipped for a reason its id's own record would not show (a duplicate of another id). */
+export interface SkippedRecord {
+  readonly reason: string;
+  readonly url: string;
+}
+
+/** A run's counts so far: rows, outcomes, and failures and skips by reason. */
+export interface RunCounts {
+  readonly rows: number;
+  readonly saved: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly failures?: Readonly<Record<string, number>>;
+  readonly skips?: Readonly<Record<string, number>>;
+}
+
 export interface RunRecord {
   readonly run: number;
   readonly pid: number;
@@ -36,6 +80,10 @@ export interface RunRecord {
   readonly saved: number;
   readonly failed: number;
   readonly skipped: number;
+  readonly failures: Record<string, number>;
+  readonly skips: Record<string, number>;
+  /** What the run was asked to write (sink, format, size rule), when it recorded it. */
+  readonly settings: Record<string, unknown> | null;
 }
 
 export interface StateSummary {
@@ -53,45 +101,48 @@ export interface StateSummary {
  */
 export interface ResumeState {
   get(id: string): SampleState | undefined | Promise<SampleState | undefined>;
-  recordSaved(id: string, run: number, size: { width: number; height: number; bytes: number }, url: string): void | Promise<void>;
+  recordSaved(id: string, run: number, saved: SavedRecord): void | Promise<void>;
   /** A failure never overwrites a saved sample. */
-  recordFailed(id: string, run: number, reason: FailureReason): void | Promise<void>;
+  recordFailed(id: string, run: number, failure: FailedRecord): void | Promise<void>;
+  /** A row skipped as a duplicate of another id (`--dedupe`): its id has no record of its own. */
+  recordSkipped(id: string, run: number, skip: SkippedRecord): void | Promise<void>;
+  /** The run's counts so far, kept as it goes (one machine's state does; a queue's counts its own way). */
+  updateRun?(run: number, counts: RunCounts): void | Promise<void>;
+  /** Adds to each host's count of "slow down" answers (429, 503). */
+  addSlowDowns(counts: ReadonlyMap<string, number>): void | Promise<void>;
   /** The id a sample from this URL was saved under, if any (`--dedupe url`). */
   savedUnder(url: string): string | undefined | Promise<string | undefined>;
 }
 
+/** Columns added after the first release, and their types: an older state gains them (null for its samples). */
+const ADDED_COLUMNS: ReadonlyArray<readonly [table: string, column: string, type: string]> = [
+  ['samples', 'url', 'TEXT'],
+  ['samples', 'detail', 'TEXT'],
+  ['samples', 'bytes_fetched', 'INTEGER'],
+  ['samples', 'original_width', 'INTEGER'],
+  ['samples', 'original_height', 'INTEGER'],
+  ['samples', 'caption_source', 'TEXT'],
+  ['samples', 'caption_words', 'INTEGER'],
+  ['runs', 'failures', 'TEXT'],
+  ['runs', 'skips', 'TEXT'],
+  ['runs', 'settings', 'TEXT'],
+];
+
 export class StateStore implements ResumeState {
   readonly #db: DatabaseHandle;
   readonly #get: Statement<[string], RawSample>;
-  readonly #saved: Statement<[{ id: string; run: number; width: number; height: number; bytes: number }]>;
-  readonly #failed: Statement<[{ id: string; reason: string; transient: number; run: number }]>;
-  readonly #savedUrl: Statement<[{ url: string; id: string }]>;
   readonly #urlOwner: Statement<[string], { id: string }>;
-  readonly #recordSaved: (id: string, run: number, size: { width: number; height: number; bytes: number }, url: string) => void;
+  /** The writing statements, prepared at the first write: a state opened read-only (`status`, `report`) may predate their columns. */
+  #writes: ReturnType<typeof prepareWrites> | undefined;
 
   private constructor(db: DatabaseHandle) {
     this.#db = db;
     this.#get = db.prepare('SELECT status, reason, transient, failed_runs, last_run FROM samples WHERE id = ?');
-    this.#saved = db.prepare(
-      `INSERT INTO samples (id, status, reason, transient, failed_runs, last_run, width, height, bytes, updated_at)
-       VALUES (@id, 'saved', NULL, 0, 0, @run, @width, @height, @bytes, datetime('now'))
-       ON CONFLICT (id) DO UPDATE SET status = 'saved', reason = NULL, transient = 0, last_run = @run,
-         width = @width, height = @height, bytes = @bytes, updated_at = datetime('now')`,
-    );
-    this.#failed = db.prepare(
-      `INSERT INTO samples (id, status, reason, transient, failed_runs, last_run, updated_at)
-       VALUES (@id, 'failed', @reason, @transient, 1, @run, datetime('now'))
-       ON CONFLICT (id) DO UPDATE SET status = 'failed', reason = @reason, transient = @transient,
-         failed_runs = failed_runs + (CASE WHEN last_run = @run THEN 0 ELSE 1 END), last_run = @run,
-         updated_at = datetime('now')
-       WHERE status = 'failed'`,
-    );
-    this.#savedUrl = db.prepare('INSERT OR IGNORE INTO urls (url, id) VALUES (@url, @id)');
     this.#urlOwner = db.prepare('SELECT id FROM urls WHERE url = ?');
-    this.#recordSaved = db.transaction((id: string, run: number, size: { width: number; height: number; bytes: number }, url: string) => {
-      this.#saved.run({ id, run, ...size });
-      this.#savedUrl.run({ url, id });
-    });
+  }
+
+  get #statements(): ReturnType<typeof prepareWrites> {
+    return (this.#writes ??= prepareWrites(this.#db));
   }
 
   /** Opens (creating if needed) the state of an output folder. */
@@ -110,6 +161,8 @@ export class StateStore implements ResumeState {
           updated_at TEXT NOT NULL
         ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS urls (url TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS skips (id TEXT PRIMARY KEY, reason TEXT NOT NULL, url TEXT, run INTEGER NOT NULL, updated_at TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS hosts (host TEXT PRIMARY KEY, slow_downs INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS runs (
           run INTEGER PRIMARY KEY AUTOINCREMENT,
           pid INTEGER NOT NULL,
@@ -119,21 +172,34 @@ export class StateStore implements ResumeState {
           rows INTEGER NOT NULL DEFAULT 0, saved INTEGER NOT NULL DEFAULT 0,
           failed INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0
         );`);
+      for (const [table, column, type] of ADDED_COLUMNS) {
+        const known = (db.prepare('SELECT name FROM pragma_table_info(?)').all(table) as Array<{ name: string }>).some(({ name }) => name === column);
+        if (!known) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+      }
     }
     return new StateStore(db);
   }
 
-  startRun(): number {
-    const result = this.#write(() => this.#db.prepare("INSERT INTO runs (pid, started_at) VALUES (?, datetime('now'))").run(process.pid));
+  /** A new run, and what it was asked to write (for the report: how its images were sized). */
+  startRun(settings?: Record<string, unknown>): number {
+    const result = this.#write(() =>
+      this.#db.prepare("INSERT INTO runs (pid, started_at, settings) VALUES (?, datetime('now'), ?)").run(process.pid, settings ? JSON.stringify(settings) : null),
+    );
     return Number(result.lastInsertRowid);
   }
 
-  endRun(run: number, exit: string, counts: { rows: number; saved: number; failed: number; skipped: number }): void {
+  /** The run's counts so far (a run killed later still shows what it did). */
+  updateRun(run: number, counts: RunCounts): void {
     this.#write(() =>
       this.#db
-        .prepare("UPDATE runs SET ended_at = datetime('now'), exit = ?, rows = ?, saved = ?, failed = ?, skipped = ? WHERE run = ?")
-        .run(exit, counts.rows, counts.saved, counts.failed, counts.skipped, run),
+        .prepare('UPDATE runs SET rows = ?, saved = ?, failed = ?, skipped = ?, failures = ?, skips = ? WHERE run = ?')
+        .run(counts.rows, counts.saved, counts.failed, counts.skipped, JSON.stringify(counts.failures ?? {}), JSON.stringify(counts.skips ?? {}), run),
     );
+  }
+
+  endRun(run: number, exit: string, counts: RunCounts): void {
+    this.updateRun(run, counts);
+    this.#write(() => this.#db.prepare("UPDATE runs SET ended_at = datetime('now'), exit = ? WHERE run = ?").run(exit, run));
   }
 
   get(id: string): SampleState | undefined {
@@ -149,8 +215,8 @@ export class StateStore implements ResumeState {
   }
 
   /** The sample and its URL in one transaction: the URL's first saved id keeps it. */
-  recordSaved(id: string, run: number, size: { width: number; height: number; bytes: number }, url: string): void {
-    this.#write(() => this.#recordSaved(id, run, size, url));
+  recordSaved(id: string, run: number, saved: SavedRecord): void {
+    this.#write(() => this.#statements.recordSaved(id, run, saved));
   }
 
   savedUnder(url: string): string | undefined {
@@ -158,8 +224,20 @@ export class StateStore implements ResumeState {
   }
 
   /** A failure never overwrites a saved sample (a duplicate row failing later, say). */
-  recordFailed(id: string, run: number, reason: FailureReason): void {
-    this.#write(() => this.#failed.run({ id, reason, transient: isTransient(reason) ? 1 : 0, run }));
+  recordFailed(id: string, run: number, failure: FailedRecord): void {
+    const { reason, url, detail, bytesFetched } = failure;
+    this.#write(() => this.#statements.failed.run({ id, reason, transient: isTransient(reason) ? 1 : 0, run, url: url ?? null, detail, bytesFetched }));
+  }
+
+  recordSkipped(id: string, run: number, skip: SkippedRecord): void {
+    this.#write(() => this.#statements.skipped.run({ id, run, reason: skip.reason, url: skip.url }));
+  }
+
+  addSlowDowns(counts: ReadonlyMap<string, number>): void {
+    if (counts.size === 0) return;
+    this.#write(this.#db.transaction(() => {
+      for (const [host, count] of counts) this.#statements.slowDowns.run(host, count);
+    }));
   }
 
   /** A state that cannot be written (disk full) stops the run: progress would be lost. */
@@ -186,23 +264,75 @@ export class StateStore implements ResumeState {
       failed: count("SELECT count(*) AS n FROM samples WHERE status = 'failed'"),
       failures,
       pendingRetries: count("SELECT count(*) AS n FROM samples WHERE status = 'failed' AND transient = 1 AND failed_runs < ?", maxAttempts),
-      lastRun: last && {
-        run: last.run,
-        pid: last.pid,
-        startedAt: last.started_at,
-        endedAt: last.ended_at,
-        exit: last.exit,
-        rows: last.rows,
-        saved: last.saved,
-        failed: last.failed,
-        skipped: last.skipped,
-      },
+      lastRun: last && runRecord(last),
     };
+  }
+
+  /** Every run, oldest first. */
+  runs(): RunRecord[] {
+    return (this.#db.prepare('SELECT * FROM runs ORDER BY run').all() as RawRun[]).map(runRecord);
+  }
+
+  /** The database, for readers that walk the whole state (the report). */
+  get database(): DatabaseHandle {
+    return this.#db;
   }
 
   close(): void {
     this.#db.close();
   }
+}
+
+function prepareWrites(db: DatabaseHandle) {
+  const saved = db.prepare<[Record<string, unknown>]>(
+    `INSERT INTO samples (id, status, reason, transient, failed_runs, last_run, width, height, bytes, updated_at,
+       url, detail, bytes_fetched, original_width, original_height, caption_source, caption_words)
+     VALUES (@id, 'saved', NULL, 0, 0, @run, @width, @height, @bytes, datetime('now'),
+       @url, NULL, @bytesFetched, @originalWidth, @originalHeight, @captionSource, @captionWords)
+     ON CONFLICT (id) DO UPDATE SET status = 'saved', reason = NULL, transient = 0, last_run = @run,
+       width = @width, height = @height, bytes = @bytes, updated_at = datetime('now'), url = @url, detail = NULL,
+       bytes_fetched = @bytesFetched, original_width = @originalWidth, original_height = @originalHeight,
+       caption_source = @captionSource, caption_words = @captionWords`,
+  );
+  const savedUrl = db.prepare<[{ url: string; id: string }]>('INSERT OR IGNORE INTO urls (url, id) VALUES (@url, @id)');
+  return {
+    /** The sample and its URL in one transaction. */
+    recordSaved: db.transaction((id: string, run: number, record: SavedRecord) => {
+      saved.run({ id, run, ...record });
+      savedUrl.run({ url: record.url, id });
+    }),
+    failed: db.prepare<[Record<string, unknown>]>(
+      `INSERT INTO samples (id, status, reason, transient, failed_runs, last_run, updated_at, url, detail, bytes_fetched)
+       VALUES (@id, 'failed', @reason, @transient, 1, @run, datetime('now'), @url, @detail, @bytesFetched)
+       ON CONFLICT (id) DO UPDATE SET status = 'failed', reason = @reason, transient = @transient,
+         failed_runs = failed_runs + (CASE WHEN last_run = @run THEN 0 ELSE 1 END), last_run = @run,
+         updated_at = datetime('now'), url = coalesce(@url, url), detail = @detail, bytes_fetched = @bytesFetched
+       WHERE status = 'failed'`,
+    ),
+    skipped: db.prepare<[Record<string, unknown>]>(
+      `INSERT INTO skips (id, reason, url, run, updated_at) VALUES (@id, @reason, @url, @run, datetime('now'))
+       ON CONFLICT (id) DO UPDATE SET reason = @reason, url = @url, run = @run, updated_at = datetime('now')`,
+    ),
+    slowDowns: db.prepare<[string, number]>('INSERT INTO hosts (host, slow_downs) VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET slow_downs = slow_downs + excluded.slow_downs'),
+  };
+}
+
+function runRecord(raw: RawRun): RunRecord {
+  const json = (text: string | null | undefined) => (text ? (JSON.parse(text) as Record<string, never>) : null);
+  return {
+    run: raw.run,
+    pid: raw.pid,
+    startedAt: raw.started_at,
+    endedAt: raw.ended_at,
+    exit: raw.exit,
+    rows: raw.rows,
+    saved: raw.saved,
+    failed: raw.failed,
+    skipped: raw.skipped,
+    failures: json(raw.failures) ?? {},
+    skips: json(raw.skips) ?? {},
+    settings: json(raw.settings),
+  };
 }
 
 interface RawSample {
@@ -223,4 +353,8 @@ interface RawRun {
   saved: number;
   failed: number;
   skipped: number;
+  /** Absent or null in a state from before they were recorded. */
+  failures?: string | null;
+  skips?: string | null;
+  settings?: string | null;
 }
