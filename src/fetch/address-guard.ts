@@ -6,19 +6,21 @@
  * hands out the machine's credentials, or at services on this machine and its private
  * network. So the check is made on the address actually connected to, after DNS:
  *
- * - a name's addresses are filtered as they are looked up (`allowedAddresses`, called by
- *   dns-cache.ts and by `guardedLookup`), so a name that resolves to a forbidden address
- *   is caught, a forbidden one among several is never picked, and no answer can change
- *   between the check and the connection (DNS rebinding): they are the same step;
- * - an address written in the URL has no lookup: `refuseForbiddenAddresses` checks the
- *   origin of every request the dispatcher is asked for, each redirect hop included.
+ * - a name's addresses are filtered as they are looked up (`guardedResolve`, which the
+ *   connections' cached lookup resolves with, dns-cache.ts), so a name that resolves to a
+ *   forbidden address is caught, a forbidden one among several is never picked, and no
+ *   answer can change between the check and the connection (DNS rebinding): the address
+ *   connected to is one the filter let through;
+ * - an address written in the URL has no lookup (net.connect takes it as it is):
+ *   `refuseForbiddenAddresses` checks the origin of every request the dispatcher is asked
+ *   for, each redirect hop included.
  *
  * The ranges are one table. Node's BlockList matches subnets, and an IPv4 rule also
  * matches the IPv4-mapped IPv6 form of its addresses (`::ffff:169.254.169.254`, which a
  * dual-stack socket would reach), so each range is written once.
  */
-import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { BlockList, isIP } from 'node:net';
+import type { LookupAddress } from 'node:dns';
 import type { Dispatcher } from 'undici';
 
 interface AddressRange {
@@ -129,9 +131,8 @@ export function describeRefusals(host: string, refusals: readonly Refusal[]): st
 }
 
 /**
- * Refuses a request whose origin is a forbidden address, before it reaches the pool: the
- * addresses written in URLs (which are never looked up), and, inside the DNS cache, the
- * address a name was resolved to (already filtered there; checked again at no cost).
+ * Refuses a request whose origin is a forbidden address written in its URL (which is never
+ * looked up), before it reaches the pool or, through a proxy, the proxy.
  */
 export function refuseForbiddenAddresses(guard: AddressGuard): Dispatcher.DispatcherComposeInterceptor {
   return (dispatch) => (options, handler) => {
@@ -145,29 +146,12 @@ export function refuseForbiddenAddresses(guard: AddressGuard): Dispatcher.Dispat
 }
 
 /**
- * A `lookup` for net.connect that drops forbidden addresses: for connections undici opens
- * by name itself (hosts in NO_PROXY while a proxy is set).
+ * A name's addresses, less those the guard refuses: what the image fetcher's DNS cache
+ * resolves with (dns-cache.ts), so a refused address is dropped before it is kept, and
+ * never reaches a connect.
  */
-export function guardedLookup(guard: AddressGuard): LookupFunction {
-  return (hostname: string, options: LookupOptions, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
-      if (error) {
-        callback(error, '');
-        return;
-      }
-      let allowed: LookupAddress[];
-      try {
-        allowed = allowedAddresses(guard, hostname, addresses);
-      } catch (refused) {
-        callback(refused as BlockedAddressError, '');
-        return;
-      }
-      const [first] = allowed;
-      if (options.all) callback(null, allowed);
-      else if (first) callback(null, first.address, first.family);
-      else callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '');
-    });
-  };
+export function guardedResolve(guard: AddressGuard, resolve: (name: string) => Promise<readonly LookupAddress[]>): (name: string) => Promise<LookupAddress[]> {
+  return async (name) => allowedAddresses(guard, name, await resolve(name));
 }
 
 /** The IP address a request's origin names, if it names one (IPv6 without its brackets). */

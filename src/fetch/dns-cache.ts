@@ -1,76 +1,95 @@
 /**
- * DNS once per host name per minute for the image fetcher, not once per connection.
+ * DNS once per host name per minute for the image fetcher, not once per connection: a
+ * `lookup` that undici's Agent hands to `net.connect` / `tls.connect` (`connect.lookup`).
  *
  * Opening a connection by name costs a getaddrinfo call, which runs on libuv's thread
- * pool: the same 4 threads sharp decodes and encodes on. A host that closes its
- * connections every few requests, or a run that opens hundreds of connections, then queues
- * lookups behind decodes and decodes behind lookups. undici's DNS interceptor keeps each
- * name's addresses and hands the pool an address to connect to; the request keeps the
- * name for everything else (TLS SNI and the certificate check, the Host header).
+ * pool: the threads sharp decodes and encodes on. A host that closes its connections every
+ * few requests, or a run that opens hundreds of connections, then queues lookups behind
+ * decodes and decodes behind lookups. The cache sits in the connection's own lookup, so
+ * undici still sees only the name: its pools stay one per host name (keep-alive per name
+ * over HTTPS, where a connection belongs to one servername), and TLS SNI, the certificate
+ * check and the Host header are the name's, as without a cache.
  *
+ * - **The system's answer** (`dns.lookup`, getaddrinfo), asked as net.connect asks
+ *   (ADDRCONFIG: no IPv6 answers on a machine without an IPv6 address): /etc/hosts,
+ *   search domains and every other NSS source count, as for any other program. A resolver
+ *   that asks DNS servers itself (c-ares, as cacheable-lookup does) answers from DNS
+ *   before /etc/hosts, fails where no DNS server answers, and, in cacheable-lookup,
+ *   keeps no answer that came from /etc/hosts (docs/network.md has the measurement).
  * - **Kept 60 s at most** (`DNS_MAX_TTL_MS`). getaddrinfo gives no TTL, so every answer is
  *   kept this long: a busy host costs one lookup a minute, and a host that moves (failover,
  *   a CDN steering traffic elsewhere) is followed within a minute, as in Chrome, whose
  *   cache of the system resolver's answers keeps them a minute too. Much longer would keep
- *   connecting to an address a host has left.
+ *   connecting to an address a host has left. Failures are not kept.
  * - **One lookup in flight per name.** A run that starts 16 requests to a new host makes
- *   one lookup, not 16 (the interceptor alone would make one per request until the first
- *   answer is in).
- * - **Bounded memory.** Only names looked up in the last minute are kept, so a run over
- *   millions of hosts holds a minute's worth. The cache never reports itself full: undici
- *   would then connect by name, past the address guard.
+ *   one lookup, not 16.
+ * - **Bounded memory.** Only names looked up in the last minute are kept, and at most
+ *   `DNS_MAX_NAMES` of them (the oldest go first): a name dropped early costs one lookup more.
  * - **Deadline.** A lookup with no answer within `--connect-timeout` fails as
- *   `timeout_connect`, as it did when the lookup was part of opening the connection.
- * - **IPv4 first**, IPv6 when a host has no IPv4 address, or when a connection to the one
- *   picked is refused or times out (undici tries the other family once). The interceptor's
- *   default alternates families request by request, which fails every other request on
- *   the many machines whose IPv6 has no route out. The lookup asks as net.connect does
- *   (ADDRCONFIG: no IPv6 answers on a machine without an IPv6 address).
- * - **The address guard filters every answer** before it is kept (address-guard.ts), so a
- *   forbidden address is never picked.
- *
- * Pools are then per address, not per name: hosts that share an address (a CDN's) share
- * connections over plain HTTP, and over HTTPS a connection is reopened when the next
- * request on it is for another name (undici checks the servername), as docs/network.md says.
+ *   `timeout_connect`, and the next connection asks again. undici's connect timeout covers
+ *   the lookup too; this one also frees the name for the next asker.
+ * - **Happy Eyeballs kept.** With `autoSelectFamily` (Node's default) net.connect asks
+ *   for every address and races the families; it gets them in the system's order. Without
+ *   it, one address is tried: an IPv4 one while the host has any, since IPv6 fails on the
+ *   many machines whose IPv6 has no route out.
+ * - **`resolve` is the caller's**, so the address guard filters each answer before it is
+ *   kept (dispatcher.ts, address-guard.ts): a forbidden address is never handed to connect.
  */
-import { ADDRCONFIG } from 'node:dns';
-import { lookup } from 'node:dns/promises';
-import { errors, interceptors, type Dispatcher } from 'undici';
-import { allowedAddresses, type AddressGuard } from './address-guard.js';
+import { ADDRCONFIG, type LookupAddress, type LookupOptions } from 'node:dns';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import type { LookupFunction } from 'node:net';
+import { errors } from 'undici';
 
 /** The longest an answer is used; see above. */
 export const DNS_MAX_TTL_MS = 60_000;
 
-type Records = interceptors.DNSInterceptorOriginRecords;
-type Address = interceptors.DNSInterceptorRecord;
+/** The most names kept at once: far more than a run's connections reach in a minute. */
+export const DNS_MAX_NAMES = 10_000;
+
+/** All of a name's addresses, or an error (the guard's, or the resolver's). */
+export type Resolve = (name: string) => Promise<readonly LookupAddress[]>;
 
 export interface DnsCacheOptions {
-  readonly guard: AddressGuard;
   /** How long a lookup may take (`--connect-timeout`). */
   readonly timeoutMs: number;
+  /** Defaults to `systemResolve`; the dispatcher passes it through the address guard. */
+  readonly resolve?: Resolve;
+  /** For tests; defaults to Date.now. */
+  readonly now?: () => number;
 }
 
-export function dnsCache(options: DnsCacheOptions): Dispatcher.DispatcherComposeInterceptor {
-  const resolve = onePerName((name) => withDeadline(resolveAllowed(name, options.guard), options.timeoutMs, name));
-  return interceptors.dns({
-    maxTTL: DNS_MAX_TTL_MS,
-    dualStack: true,
-    affinity: 4,
-    storage: recentNames(DNS_MAX_TTL_MS),
-    lookup(origin, _options, callback) {
-      resolve(bareHostname(origin)).then(
-        // Copies: the interceptor stamps each record it stores, and waiters share an answer.
-        (addresses) => callback(null, addresses.map((each) => ({ ...each }))),
-        (error: NodeJS.ErrnoException) => callback(error, []),
-      );
-    },
+/** A name's addresses as net.connect would ask for them. */
+export const systemResolve: Resolve = (name) => dnsLookup(name, { all: true, hints: process.platform === 'win32' ? 0 : ADDRCONFIG });
+
+/** A `lookup` for net.connect / tls.connect that answers each name from a minute's cache. */
+export function cachedLookup({ timeoutMs, resolve = systemResolve, now = Date.now }: DnsCacheOptions): LookupFunction {
+  const answers = recentAnswers(DNS_MAX_TTL_MS, DNS_MAX_NAMES, now);
+  const resolveAndKeep = onePerName(async (name) => {
+    const found = await withDeadline(resolve(name), timeoutMs, name);
+    answers.set(name, found);
+    return found;
   });
-}
-
-/** A name's addresses as net.connect would ask for them, less those the guard refuses. */
-async function resolveAllowed(name: string, guard: AddressGuard): Promise<Address[]> {
-  const found = await lookup(name, { all: true, hints: process.platform === 'win32' ? 0 : ADDRCONFIG });
-  return allowedAddresses(guard, name, found).map(({ address, family }) => ({ address, family: family === 6 ? 6 : 4, ttl: DNS_MAX_TTL_MS }));
+  const addressesOf = (name: string): Promise<readonly LookupAddress[]> => {
+    const kept = answers.get(name);
+    return kept === undefined ? resolveAndKeep(name) : Promise.resolve(kept);
+  };
+  return (hostname: string, options: LookupOptions, callback) => {
+    addressesOf(hostname).then(
+      (found) => {
+        const wanted = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
+        const usable = wanted === 4 || wanted === 6 ? found.filter(({ family }) => family === wanted) : found;
+        const [first] = usable;
+        // Copies: net.connect may keep what it is given, and every caller shares an answer.
+        if (first === undefined) callback(notFound(hostname), '');
+        else if (options.all) callback(null, usable.map(({ address, family }) => ({ address, family })));
+        else {
+          const picked = usable.find(({ family }) => family === 4) ?? first;
+          callback(null, picked.address, picked.family);
+        }
+      },
+      (error: NodeJS.ErrnoException) => callback(error, ''),
+    );
+  };
 }
 
 /** Callers asking for a name while a lookup of it is under way share that lookup. */
@@ -96,39 +115,33 @@ function withDeadline<T>(answer: Promise<T>, ms: number, name: string): Promise<
 }
 
 /**
- * The interceptor's storage: names looked up in the last `ttlMs`, oldest first, so each
- * store drops the expired ones from the front (a Map keeps insertion order).
+ * Answers from the last `ttlMs`, at most `maxNames` of them, oldest first, so each store
+ * drops the expired ones (and, when full, the oldest) from the front: a Map keeps
+ * insertion order.
  */
-function recentNames(ttlMs: number): interceptors.DNSStorage {
-  const entries = new Map<string, { readonly records: Records; readonly storedAt: number }>();
+function recentAnswers(ttlMs: number, maxNames: number, now: () => number) {
+  const entries = new Map<string, { readonly addresses: readonly LookupAddress[]; readonly storedAt: number }>();
   return {
-    get size() {
-      return entries.size;
-    },
-    get(name) {
+    get(name: string): readonly LookupAddress[] | undefined {
       const entry = entries.get(name);
-      if (entry === undefined) return null;
-      if (Date.now() - entry.storedAt <= ttlMs) return entry.records;
+      if (entry === undefined) return undefined;
+      if (now() - entry.storedAt <= ttlMs) return entry.addresses;
       entries.delete(name);
-      return null;
+      return undefined;
     },
-    set(name, records) {
-      const now = Date.now();
+    set(name: string, addresses: readonly LookupAddress[]): void {
+      const storedAt = now();
       entries.delete(name);
-      if (records !== null) entries.set(name, { records, storedAt: now });
+      entries.set(name, { addresses, storedAt });
       for (const [oldest, entry] of entries) {
-        if (now - entry.storedAt <= ttlMs) break;
+        if (storedAt - entry.storedAt <= ttlMs && entries.size <= maxNames) break;
         entries.delete(oldest);
       }
     },
-    delete(name) {
-      entries.delete(name);
-    },
-    full: () => false,
   };
 }
 
-/** undici hands IPv6 literals over in brackets (`[::1]`), which getaddrinfo does not take. */
-function bareHostname(origin: URL): string {
-  return origin.hostname.replace(/^\[(.*)\]$/, '$1');
+/** What getaddrinfo says for a name with no address of the family asked for. */
+function notFound(hostname: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', hostname });
 }

@@ -1,5 +1,5 @@
-// Fetches URLs in a child process and prints, as one JSON line, what came back and how many
-// getaddrinfo calls it took: { lookups, results: [{ ok, reason?, detail? }] }. Start it with
+// Fetches URLs in a child process and prints, as one JSON line, what came back, how many
+// DNS lookups it took and how long: { lookups, ms, results: [{ ok, reason?, detail? }] }. Start it with
 // `node --import ./count-lookups.mjs` so the count starts before undici is loaded.
 //
 //   node --import ./count-lookups.mjs fetch-many.mjs '{"urls": [...], "via": "fetcher", "fetch": {...}, "inFlight": 8}'
@@ -36,6 +36,7 @@ if (job.via === 'agent') {
 }
 
 const before = lookups();
+const started = performance.now();
 /** @type {{ ok: boolean, reason?: string, detail?: string }[]} */
 const results = new Array(job.urls.length);
 let next = 0;
@@ -48,5 +49,6 @@ await Promise.all(
   }),
 );
 const counted = lookups() - before;
+const ms = Math.round(performance.now() - started);
 await close();
-process.stdout.write(`${JSON.stringify({ lookups: counted, results })}\n`);
+process.stdout.write(`${JSON.stringify({ lookups: counted, ms, results })}\n`);
