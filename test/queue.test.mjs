@@ -170,6 +170,12 @@ describe('workers on a queue', { skip: unlessMissing(HAVE_REDIS, 'redis-server (
     assert.equal(report.samples.saved, goodIds.length);
     assert.deepEqual(report.samples.failures, { http_404: rows.missing.length });
     assert.deepEqual([report.jobs.waiting, report.jobs.active, report.jobs.completed, report.jobs.failed], [0, 0, 13, 0]);
+    // The report of the shared state counts what the workers recorded, and shows the shared folder's images.
+    const page = join(work.path, 'kill-one-report.html');
+    const reported = await runCli(['report', ...q, '--output', output, '--report', page, '--thumbnails', '10']);
+    assert.equal(reported.code, 0, reported.stderr);
+    const rowsWithIds = goodIds.length + rows.missing.length;
+    assert.match(reported.stdout, new RegExp(`^wrote ${page}: ${rowsWithIds} rows, ${goodIds.length} saved, ${rows.missing.length} failed, 0 skipped; 10 thumbnails`));
     const results = (await Promise.all(['a', 'b', 'c', 'd'].map((name) => readResults(join(work.path, `results-${name}.ndjson`)).catch(() => [])))).flat();
     for (const line of rows.broken) {
       assert.ok(results.some((result) => result.index === line && result.status === 'failed' && result.reason === 'bad_row'), `line ${line} failed as bad_row`);
