@@ -16,7 +16,7 @@ const read = (path) => readFile(new URL(path, root), 'utf8');
 
 describe('the flag table', () => {
   test('every option of every command comes from the table, under the name the table gives it', () => {
-    for (const command of /** @type {const} */ (['run', 'status', 'enqueue', 'worker', 'finalize'])) {
+    for (const command of /** @type {const} */ (['run', 'status', 'report', 'enqueue', 'worker', 'finalize'])) {
       for (const option of buildCommand(command).options) {
         if (option.long === '--version' || option.long === '--help') continue;
         assert.ok(Object.hasOwn(FLAGS, option.attributeName()), `${command} ${option.long} is not in the flag table`);

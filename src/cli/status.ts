@@ -49,6 +49,7 @@ async function outputStatus(output: string, maxAttempts: number, json: boolean):
           (run.endedAt ? `ended ${run.endedAt} UTC (${run.exit}): ${run.rows} rows, ${run.saved} saved, ${run.failed} failed, ${run.skipped} skipped` : 'still running or killed')
         : 'last run: none',
       ...(metadata ? [metadataLine(metadata)] : []),
+      `a page of it all (failures, hosts, sizes, SimpleTuner buckets, a contact sheet): report --output ${output}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     return EXIT_OK;

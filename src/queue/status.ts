@@ -67,5 +67,6 @@ export function formatQueueStatus(status: QueueStatus): string {
     `workers seen in the last ${RECENT_MS / 1000} s: ${status.workers.length}`,
     ...status.workers.map((w) => `  ${w.id}: ${w.job ? `on ${w.job}` : 'idle'}, ${w.jobs} jobs, ${w.rows} rows, ${w.rowsPerSecond} rows/s, seen ${w.secondsAgo} s ago`),
     status.drained ? 'drained: yes (run finalize to write the dataset-wide files)' : 'drained: no',
+    `a page of it all: report --redis URL --queue ${status.queue} --output DIR`,
   ].join('\n');
 }

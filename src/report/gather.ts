@@ -73,6 +73,8 @@ export class ReportBuilder {
   #failed = 0;
   #bytesFetched = 0;
   #bytesWritten = 0;
+  #firstAt = Infinity;
+  #lastAt = -Infinity;
   readonly #failures = new Map<string, { count: number; examples: FailureGroup['examples'][number][] }>();
   readonly #skips = new Map<string, number>();
   /** Outcomes per minute since the epoch. */
@@ -93,7 +95,11 @@ export class ReportBuilder {
 
   outcome(row: OutcomeRow): void {
     if (row.at === undefined) this.#lacking.time++;
-    else this.#countMinute(row.at, row.status);
+    else {
+      this.#firstAt = Math.min(this.#firstAt, row.at);
+      this.#lastAt = Math.max(this.#lastAt, row.at);
+      this.#countMinute(row.at, row.status);
+    }
     if (row.status === 'skipped') {
       this.#skips.set(row.reason ?? 'unknown', (this.#skips.get(row.reason ?? 'unknown') ?? 0) + 1);
       return;
@@ -158,12 +164,14 @@ export class ReportBuilder {
 
   /**
    * The report's data. `slowDowns` are the hosts' 429 and 503 answers (undefined when the
-   * state did not record them); `missing` says what else the output lacks.
+   * state did not record them); `missing` says what else the output lacks; `runSeconds`,
+   * how long the runs ran in all (their gaps left out), when known.
    */
-  finish(extra: { readonly thumbnails: readonly Thumbnail[]; readonly slowDowns?: ReadonlyMap<string, number>; readonly missing: readonly string[]; readonly runs?: { readonly startedAt?: string; readonly endedAt?: string; readonly seconds?: number } }): ReportData {
+  finish(extra: { readonly thumbnails: readonly Thumbnail[]; readonly slowDowns?: ReadonlyMap<string, number>; readonly missing: readonly string[]; readonly runSeconds?: number }): ReportData {
     const skipped = [...this.#skips.values()].reduce((sum, count) => sum + count, 0);
     const rows = this.#saved + this.#failed + skipped;
-    const seconds = extra.runs?.seconds;
+    const timed = this.#firstAt <= this.#lastAt;
+    const seconds = extra.runSeconds ?? (timed ? Math.max(1, (this.#lastAt - this.#firstAt) / 1000) : undefined);
     return {
       title: this.#setup.title,
       generatedAt: new Date().toISOString(),
@@ -176,8 +184,7 @@ export class ReportBuilder {
         skipped,
         bytesFetched: this.#bytesFetched,
         bytesWritten: this.#bytesWritten,
-        ...(extra.runs?.startedAt === undefined ? {} : { startedAt: extra.runs.startedAt }),
-        ...(extra.runs?.endedAt === undefined ? {} : { endedAt: extra.runs.endedAt }),
+        ...(timed ? { startedAt: new Date(this.#firstAt).toISOString(), endedAt: new Date(this.#lastAt).toISOString() } : {}),
         ...(seconds ? { rowsPerSecond: rows / seconds } : {}),
       },
       failures: [...this.#failures].map(([reason, { count, examples }]) => ({ reason, count, examples })).sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason)),

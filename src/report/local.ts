@@ -57,7 +57,8 @@ export async function gatherLocal(output: string, options: DatasetReportOptions)
       }
       const thumbnails: Thumbnail[] =
         sink === 'dir' ? await dirThumbnails(output, picked.picked) : sink === 'webdataset' || sink === 'parquet' ? await shardThumbnails(output, sink === 'webdataset' ? 'tar' : 'parquet', options.thumbnails) : [];
-      return builder.finish({ thumbnails, slowDowns: slowDowns(db), missing, runs: runSpan(runs) });
+      const seconds = runSeconds(runs);
+      return builder.finish({ thumbnails, slowDowns: slowDowns(db), missing, ...(seconds ? { runSeconds: seconds } : {}) });
     } finally {
       index?.close();
     }
@@ -152,23 +153,15 @@ function slowDowns(db: Database): Map<string, number> | undefined {
   return new Map(db.prepare('SELECT host, slow_downs FROM hosts').raw(true).all() as Array<[string, number]>);
 }
 
-/** When the runs started and ended, and how long they ran in all (their gaps left out). */
-function runSpan(runs: readonly RunRecord[]): { startedAt?: string; endedAt?: string; seconds?: number } {
-  if (runs.length === 0) return {};
+/** How long the runs that ended ran, in all (the gaps between them left out). */
+function runSeconds(runs: readonly RunRecord[]): number | undefined {
   let seconds = 0;
-  let endedAt: number | undefined;
   for (const run of runs) {
     const start = timeOf(run.startedAt);
     const end = timeOf(run.endedAt);
     if (start !== undefined && end !== undefined) seconds += Math.max(0, end - start) / 1000;
-    if (end !== undefined) endedAt = Math.max(endedAt ?? 0, end);
   }
-  const startedAt = timeOf(runs[0]!.startedAt);
-  return {
-    ...(startedAt === undefined ? {} : { startedAt: new Date(startedAt).toISOString() }),
-    ...(endedAt === undefined ? {} : { endedAt: new Date(endedAt).toISOString() }),
-    ...(seconds > 0 ? { seconds } : {}),
-  };
+  return seconds > 0 ? seconds : undefined;
 }
 
 /** SQLite's `datetime('now')` text (UTC) as milliseconds. */

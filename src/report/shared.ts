@@ -40,14 +40,10 @@ export async function gatherShared(redisUrl: string, queue: string, output: stri
       storedRows: false,
     });
     const picked = new HashSample<null>(sink === 'dir' ? options.thumbnails : 0);
-    let first = Infinity;
-    let last = -Infinity;
     let outcomes = 0;
     for await (const [id, text] of scan(redis, keys.outcomes)) {
       const stored = JSON.parse(text) as StoredOutcome;
       builder.outcome(outcomeRow(id, stored));
-      first = Math.min(first, stored.t);
-      last = Math.max(last, stored.t);
       outcomes++;
       if (stored.s === 'saved') picked.offer(id, null);
     }
@@ -69,12 +65,7 @@ export async function gatherShared(redisUrl: string, queue: string, output: stri
     } else if (sink === 'webdataset' || sink === 'parquet') {
       thumbnails = await shardThumbnails(output, sink === 'webdataset' ? 'tar' : 'parquet', options.thumbnails);
     }
-    return builder.finish({
-      thumbnails,
-      slowDowns,
-      missing,
-      runs: outcomes === 0 ? {} : { startedAt: new Date(first).toISOString(), endedAt: new Date(last).toISOString(), seconds: Math.max(1, (last - first) / 1000) },
-    });
+    return builder.finish({ thumbnails, slowDowns, missing });
   } finally {
     redis.disconnect();
   }
