@@ -126,6 +126,7 @@ export interface Flags {
   metadataEvery?: number;
   subfolders?: number;
   keepColumns?: string[] | 'all';
+  maxRowBytes?: number;
   results?: string;
   summary?: string;
   metricsFile?: string;
@@ -151,6 +152,7 @@ export function buildCommand(): Command {
     .addOption(new Option('-i, --input <file|url...>', 'rows to read: .parquet, .csv or NDJSON (also .gz, .zst), files, globs (quoted: "shards/*.parquet") or http(s) URLs, read one after another (default: standard input)'))
     .option('--rows <first-last>', 'read only these rows, 1-based and inclusive (NDJSON lines, CSV records, Parquet rows), e.g. 1001-2000 or 1001-', rowRange)
     .addOption(new Option('--input-format <format>', 'input format (default: from the file name, else ndjson)').choices(['ndjson', 'csv', 'parquet']))
+    .option('--max-row-bytes <size>', 'longest input row read, e.g. 4MiB: a longer NDJSON line, CSV record or Parquet row fails as bad_row without being held whole (default: 4MiB)', byteSize)
     .requiredOption('-o, --output <dir>', 'folder to write the dataset into (created if missing)');
   return withColumnOptions(command)
     .option('-c, --concurrency <n>', 'requests in flight at once, all hosts together (default: 16)', integer)
@@ -249,6 +251,7 @@ export function toPipelineOptions(flags: Flags, stdin: NodeJS.ReadableStream): P
       format: flags.inputFormat,
       rows: flags.rows,
       keep: flags.keepColumns,
+      maxRowBytes: flags.maxRowBytes,
       stream: flags.input === undefined ? (stdin as import('node:stream').Readable) : undefined,
       columns: columnsFrom(flags),
     }),

@@ -13,6 +13,7 @@ import type { RowRange } from './sources/parquet.js';
 import { globSync, isDynamicPattern } from 'tinyglobby';
 import { UsageError } from './errors.js';
 import { inputName, withoutCompression } from './sources/compression.js';
+import { DEFAULT_MAX_ROW_BYTES } from './sources/row-size.js';
 import { DEFAULT_DISALLOWED_ROBOTS_TAGS } from './fetch/robots.js';
 
 export type InputFormat = 'ndjson' | 'csv' | 'parquet';
@@ -45,6 +46,12 @@ export interface InputOptions {
   readonly window?: ByteWindow;
   /** `--keep-columns`: input columns carried into the metadata, or every column. */
   readonly keep?: readonly string[] | 'all';
+  /**
+   * `--max-row-bytes`: the longest row read (an NDJSON line, a CSV record, a Parquet row's
+   * text and binary cells); a longer one fails as `bad_row` without being held whole.
+   * `resolveOptions` always sets it (DEFAULT_MAX_ROW_BYTES); a job's input (queue) may not.
+   */
+  readonly maxRowBytes?: number;
 }
 
 /** Bytes [start, end) of a text input; for CSV, after its first `headerBytes` bytes (the header line). */
@@ -253,6 +260,7 @@ export function resolveOptions(given: PipelineOptions): Options {
       ...(given.input?.rows === undefined ? {} : { rows: rowRange(given.input.rows) }),
       ...(given.input?.window === undefined ? {} : { window: given.input.window }),
       ...(given.input?.keep === undefined ? {} : { keep: given.input.keep === 'all' ? 'all' : [...given.input.keep] }),
+      maxRowBytes: integer('--max-row-bytes', given.input?.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES, 1024, 2 ** 31 - 1),
     },
     fetch: {
       concurrency: integer('--concurrency', given.fetch?.concurrency ?? 16, 1, 1024),

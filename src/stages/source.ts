@@ -13,6 +13,7 @@ import { compressionOf, withoutCompression } from '../sources/compression.js';
 import { decompressed } from '../sources/decompress.js';
 import { readCsv } from '../sources/csv.js';
 import { readNdjson, type NumberedRecord } from '../sources/ndjson.js';
+import { DEFAULT_MAX_ROW_BYTES } from '../sources/row-size.js';
 import { normalizeRecord } from '../sources/normalize.js';
 import { openParquet, type ParquetBytes, type RowRange } from '../sources/parquet.js';
 import { keptTypeOf, type KeptColumn } from '../sinks/kept-columns.js';
@@ -27,6 +28,13 @@ export interface RowSource {
   readonly keptColumns: readonly KeptColumn[];
   /** Rows in the input, when the format says so up front (Parquet). */
   readonly totalRows?: number;
+  /**
+   * Why the input could not be read to its end (a corrupt .gz, a cut connection, a broken
+   * Parquet page), once `items` has ended; undefined when it was read whole. `items` ends
+   * quietly at such an error, so the rows read before it still go through the pipeline
+   * and are recorded; then the run fails with this error, which names the input.
+   */
+  readonly readError: () => Error | undefined;
 }
 
 /**
@@ -59,15 +67,28 @@ async function openManySources(input: InputOptions, paths: readonly string[], ht
   for (const path of paths) if (!isUrl(path)) await assertReadable(path);
   const one = (i: number) => openOneSource({ ...input, path: paths[i]!, paths: undefined, format: inferInputFormat(paths[i]!, input.format) }, http, { source: paths[i]!, idPrefix: `${stems[i]}-` });
   const first = await one(0);
+  // The first file that could not be opened or read to its end stops the reading there.
+  let readError: Error | undefined;
   async function* items(): AsyncGenerator<Item> {
-    yield* first.items;
-    for (let i = 1; i < paths.length; i++) yield* (await one(i)).items;
+    let source = first;
+    for (let i = 1; ; i++) {
+      yield* source.items;
+      readError = source.readError();
+      if (readError || i === paths.length) return;
+      try {
+        source = await one(i);
+      } catch (error) {
+        readError = error instanceof Error ? error : new Error(errorMessage(error));
+        return;
+      }
+    }
   }
-  return { items: items(), keptColumns: first.keptColumns };
+  return { items: items(), keptColumns: first.keptColumns, readError: () => readError };
 }
 
 async function openOneSource(input: InputOptions, http: HttpInputOptions, naming: RowNaming): Promise<RowSource> {
   const { rows, columns } = input;
+  const maxRowBytes = input.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES;
   const url = input.path !== undefined && isUrl(input.path) ? input.path : undefined;
   if (input.path !== undefined && url === undefined) await assertReadable(input.path);
   // One connection pool for the input, closed when its rows end.
@@ -83,7 +104,7 @@ async function openOneSource(input: InputOptions, http: HttpInputOptions, naming
       const mapped = Object.values(columns).filter((name) => parquet.columns.includes(name));
       const wanted = [...new Set([...mapped, ...keptColumns.map(({ name }) => name)])];
       const totalRows = rows ? Math.max(0, Math.min(rows.last, parquet.totalRows) - rows.first + 1) : parquet.totalRows;
-      return { items: closing(toItems(parquet.batches(wanted, rows), columns, naming), agent), totalRows, keptColumns };
+      return { ...endingAtReadError(closing(toItems(parquet.batches(wanted, maxRowBytes, rows), columns, naming), agent), input.path), totalRows, keptColumns };
     }
     const name = input.path ?? 'standard input';
     // Text columns are known only as rows come: kept columns are named, and checked in the CSV header.
@@ -98,14 +119,14 @@ async function openOneSource(input: InputOptions, http: HttpInputOptions, naming
       if (input.path === undefined || !rows) throw new UsageError('a byte window of the input needs its file or URL and its rows');
       // Exactly the window's rows: numbered from its first, nothing to skip.
       const stream = await readWindow(agent && url ? await HttpRangeFile.open(url, agent, http) : await openAsBlob(input.path), input.window);
-      const records = input.format === 'csv' ? readCsv(stream, checkHeader, rows.first) : readNdjson(stream, rows.first);
-      return { items: closing(toItems(records, columns, naming), agent), totalRows: rows.last - rows.first + 1, keptColumns };
+      const records = input.format === 'csv' ? readCsv(stream, checkHeader, maxRowBytes, rows.first) : readNdjson(stream, maxRowBytes, rows.first);
+      return { ...endingAtReadError(closing(toItems(records, columns, naming), agent), input.path), totalRows: rows.last - rows.first + 1, keptColumns };
     }
     const raw = agent && url ? await openHttpText(url, agent, http) : openText(input);
     const compression = input.path === undefined ? undefined : compressionOf(input.path);
     const stream = compression ? decompressed(raw, compression) : raw;
-    const records = input.format === 'csv' ? readCsv(stream, checkHeader) : readNdjson(stream);
-    return { items: closing(namingErrors(toItems(withinRows(records, rows), columns, naming), name), agent), keptColumns };
+    const records = input.format === 'csv' ? readCsv(stream, checkHeader, maxRowBytes) : readNdjson(stream, maxRowBytes);
+    return { ...endingAtReadError(closing(toItems(withinRows(records, rows), columns, naming), agent), name), keptColumns };
   } catch (error) {
     await agent?.close();
     if (error instanceof HttpInputError) throw new UsageError(error.message);
@@ -148,15 +169,26 @@ async function* withinRows(records: AsyncIterable<Entry>, rows: RowRange | undef
   }
 }
 
-/** An input that breaks mid-way (a corrupt .gz, a reset connection) stops the run naming it. */
-async function* namingErrors<T>(items: AsyncIterable<T>, name: string): AsyncGenerator<T> {
-  try {
-    yield* items;
-  } catch (error) {
-    // A wrong header found as the first rows are read is the user's to fix (exit 2).
-    if (error instanceof UsageError) throw error;
-    throw new Error(`cannot read input ${name}: ${errorMessage(error)}`, { cause: error });
+/**
+ * Items that end quietly where the input breaks (a corrupt .gz, a reset connection, a
+ * damaged Parquet page), and the error that ended them, naming the input in one line.
+ */
+function endingAtReadError<T>(items: AsyncIterable<T>, name: string): { items: AsyncGenerator<T>; readError: () => Error | undefined } {
+  let readError: Error | undefined;
+  async function* reading(): AsyncGenerator<T> {
+    try {
+      yield* items;
+    } catch (error) {
+      // A wrong header found as the first rows are read is the user's to fix (exit 2).
+      readError = error instanceof UsageError ? error : new Error(`cannot read input ${name}: ${oneLine(errorMessage(error))}`, { cause: error });
+    }
   }
+  return { items: reading(), readError: () => readError };
+}
+
+/** A message as one line: a library's (a wasm panic's, say) may span several. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 async function* closing<T>(items: AsyncIterable<T>, agent: Dispatcher | undefined): AsyncGenerator<T> {
