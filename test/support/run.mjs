@@ -7,20 +7,35 @@ import { join } from 'node:path';
 export const CLI = new URL('../../dist/pipeline.js', import.meta.url).pathname;
 
 /**
- * Runs `node dist/pipeline.js ...args`, optionally feeding `stdin`.
+ * Runs `node ...nodeFlags dist/pipeline.js ...args`, optionally feeding `stdin`. With `timeoutMs`, a run
+ * still going then is killed (SIGKILL, the whole process group) and comes back `timedOut`.
  * @param {string[]} args
- * @param {{ stdin?: string | Buffer, cwd?: string, env?: NodeJS.ProcessEnv }} [options]
- * @returns {Promise<{ code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }>}
+ * @param {{ stdin?: string | Buffer, cwd?: string, env?: NodeJS.ProcessEnv, nodeFlags?: string[], timeoutMs?: number }} [options]
+ * @returns {Promise<{ code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string, timedOut: boolean }>}
  */
 export function runCli(args, options = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const detached = options.timeoutMs !== undefined;
+    const child = spawn(process.execPath, [...(options.nodeFlags ?? []), CLI, ...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
+    // Its own process group, so that a restarted child (see src/process-settings.ts) goes too.
+    const timer = detached ? setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-(/** @type {number} */ (child.pid)), 'SIGKILL');
+      } catch {
+        // it has just ended
+      }
+    }, options.timeoutMs) : undefined;
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
     child.stdin.end(options.stdin ?? '');
   });
 }
