@@ -191,6 +191,9 @@ export async function runRows(options: Options, source: RowSource, context: RunC
       sinkStage(sink, options.graceMs),
       recorder.consume,
     );
+    // The rows read before a broken input have all been recorded by now.
+    const readError = source.readError();
+    if (readError) throw readError;
   } catch (error) {
     failure = { error };
   } finally {

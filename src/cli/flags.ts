@@ -83,6 +83,10 @@ export const FLAGS = {
   widthColumn: flag({ kind: text('name'), to: 'input.columns.width', commands: INPUT, section: 'Input', help: 'column holding the original width (optional)' }),
   heightColumn: flag({ kind: text('name'), to: 'input.columns.height', commands: INPUT, section: 'Input', help: 'column holding the original height (optional)' }),
   verifyHashColumn: flag({ kind: text('name'), to: 'input.columns.hash', commands: INPUT, section: 'Input', defaultText: 'no check', help: "column holding each image's sha256 (hex, a sha256: prefix allowed): a sample whose fetched bytes differ fails as hash_mismatch" }),
+  maxRowBytes: flag({
+    kind: byteSize, to: 'input.maxRowBytes', commands: RUN, section: 'Input',
+    help: 'the longest input row (an NDJSON line, a CSV record, a Parquet row\'s cells): a longer one fails as bad_row without being held in memory whole',
+  }),
   keepColumns: flag({
     kind: { ...list, placeholder: 'names', parse: (value: string) => (value.trim() === 'all' ? ['all'] : list.parse(value)) },
     to: 'input.keep', as: (names: string[]) => (names.length === 1 && names[0] === 'all' ? 'all' : names), commands: RUN, section: 'Input', defaultText: 'none',

@@ -110,7 +110,7 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
       current = name;
       await heartbeat().catch(() => {}); // status shows the job in hand at once
       const startedAt = Date.now();
-      const jobOptions: Options = { ...options, input: { ...jobInput(job.data), ...(options.input.keep ? { keep: options.input.keep } : {}) } };
+      const jobOptions: Options = { ...options, input: { ...jobInput(job.data), maxRowBytes: options.input.maxRowBytes, ...(options.input.keep ? { keep: options.input.keep } : {}) } };
       let source;
       try {
         source = await openRowSource(jobOptions.input, sourceSetup(options));

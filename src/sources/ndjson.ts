@@ -1,28 +1,32 @@
 /**
- * NDJSON rows: one JSON object per line. Lines are split by stream-chain (UTF-8 safe
- * across chunk boundaries); each line is parsed here so that a broken line becomes a
- * `bad_row` failure naming its line number instead of ending the stream.
+ * NDJSON rows: one JSON object per line. Lines are split by `splitLines` (UTF-8 safe
+ * across chunk boundaries, none held past `--max-row-bytes`); each line is parsed here so
+ * that a broken or overlong line becomes a `bad_row` failure naming its line number
+ * instead of ending the stream.
  */
 import type { Readable } from 'node:stream';
-import chain from 'stream-chain';
-import fixUtf8Stream from 'stream-chain/utils/fixUtf8Stream.js';
-import lines from 'stream-chain/utils/lines.js';
 import { failed, type Failed } from '../types.js';
+import { splitLines } from './lines.js';
 import type { RawRecord } from './normalize.js';
+import { sizeText, tooLongText } from './row-size.js';
 
 export interface NumberedRecord {
   readonly index: number;
   readonly record: RawRecord;
 }
 
-/** @param firstLine the number of the input's first line (a queue job reads a window of the file) */
-export async function* readNdjson(input: Readable, firstLine = 1): AsyncGenerator<NumberedRecord | Failed> {
-  const text = chain([input, fixUtf8Stream(), lines()]);
-  // The chain does not pass on its source's errors (a corrupt .gz, a cut connection).
-  input.once('error', (error) => text.destroy(error));
+/**
+ * @param maxRowBytes the longest line read; a longer one fails as `bad_row`
+ * @param firstLine the number of the input's first line (a queue job reads a window of the file)
+ */
+export async function* readNdjson(input: Readable, maxRowBytes: number, firstLine = 1): AsyncGenerator<NumberedRecord | Failed> {
   let lineNumber = firstLine - 1;
-  for await (const line of text as AsyncIterable<string>) {
+  for await (const line of splitLines(input, maxRowBytes)) {
     lineNumber++;
+    if (typeof line !== 'string') {
+      yield failed({ index: lineNumber }, 'bad_row', `line ${lineNumber}: ${tooLongText(maxRowBytes, sizeText(line.bytes))}`);
+      continue;
+    }
     if (line.trim() === '') continue;
     let value: unknown;
     try {

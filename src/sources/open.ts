@@ -21,6 +21,7 @@ import { HttpInputError, HttpRangeFile, createInputAgent, isUrl, openHttpText, t
 import { keptTypeOf, type KeptColumn } from './kept-columns.js';
 import { readNdjson, type NumberedRecord } from './ndjson.js';
 import { normalizeRecord } from './normalize.js';
+import { DEFAULT_MAX_ROW_BYTES } from './row-size.js';
 import { DEFAULT_COLUMNS, inferInputFormat, type ByteWindow, type ColumnNames, type InputOptions, type RowRange } from './options.js';
 import { openParquet, type ParquetBytes } from './parquet.js';
 
@@ -30,6 +31,13 @@ export interface RowSource {
   readonly keptColumns: readonly KeptColumn[];
   /** Rows in the input, when the format says so up front (Parquet). */
   readonly totalRows?: number;
+  /**
+   * Why the input could not be read to its end (a corrupt .gz, a cut connection, a broken
+   * Parquet page), once `items` has ended; undefined when it was read whole. `items` ends
+   * quietly at such an error, so the rows read before it still go through the pipeline
+   * and are recorded; then the run fails with this error, which names the input.
+   */
+  readonly readError: () => Error | undefined;
   /** Releases what the source holds; its rows end. Safe to call at any time, more than once. */
   close(): Promise<void>;
 }
@@ -70,17 +78,26 @@ async function openManySources(input: InputOptions, paths: readonly string[], se
   let current = await one(0);
   const keptColumns = current.keptColumns;
   let closed = false;
+  // The first file that could not be opened or read to its end stops the reading there.
+  let readError: Error | undefined;
   async function* items(): AsyncGenerator<Item> {
     for (let i = 0; ; ) {
       yield* current.items;
-      if (++i >= paths.length || closed) return;
-      current = await one(i);
+      readError = current.readError();
+      if (readError || ++i >= paths.length || closed) return;
+      try {
+        current = await one(i);
+      } catch (error) {
+        readError = error instanceof Error ? error : new Error(errorMessage(error));
+        return;
+      }
       if (closed) return void (await current.close());
     }
   }
   return {
     items: items(),
     keptColumns,
+    readError: () => readError,
     close: async () => {
       closed = true;
       await current.close();
@@ -91,15 +108,20 @@ async function openManySources(input: InputOptions, paths: readonly string[], se
 async function openOneSource(input: InputOptions, setup: SourceSetup, naming: RowNaming): Promise<RowSource> {
   const { rows, columns } = input;
   const { http } = setup;
+  const maxRowBytes = input.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES;
   const url = input.path !== undefined && isUrl(input.path) ? input.path : undefined;
   if (input.path !== undefined && url === undefined) await assertReadable(input.path);
   const held = new Holdings();
-  const source = (items: AsyncIterable<Item>, keptColumns: readonly KeptColumn[], totalRows?: number): RowSource => ({
-    items: releasing(items, held),
-    keptColumns,
-    ...(totalRows === undefined ? {} : { totalRows }),
-    close: () => held.releaseAll(),
-  });
+  const source = (items: AsyncIterable<Item>, keptColumns: readonly KeptColumn[], totalRows?: number): RowSource => {
+    const reading = endingAtReadError(items, input.path ?? 'standard input');
+    return {
+      items: releasing(reading.items, held),
+      keptColumns,
+      ...(totalRows === undefined ? {} : { totalRows }),
+      readError: reading.readError,
+      close: () => held.releaseAll(),
+    };
+  };
   // One connection pool for the input, closed when its rows end.
   const agent = url === undefined ? undefined : held.hold(createInputAgent(http), (pool) => pool.close());
   const keptOf = (found: readonly string[] | undefined, name: string) => keptColumnsOf(input, found, name, setup.reservedColumns);
@@ -114,7 +136,7 @@ async function openOneSource(input: InputOptions, setup: SourceSetup, naming: Ro
       const mapped = Object.values(columns).filter((name) => parquet.columns.includes(name));
       const wanted = [...new Set([...mapped, ...keptColumns.map(({ name }) => name)])];
       const totalRows = rows ? Math.max(0, Math.min(rows.last, parquet.totalRows) - rows.first + 1) : parquet.totalRows;
-      return source(toItems(parquet.batches(wanted, rows), columns, naming), keptColumns, totalRows);
+      return source(toItems(parquet.batches(wanted, maxRowBytes, rows), columns, naming), keptColumns, totalRows);
     }
     const name = input.path ?? 'standard input';
     // Text columns are known only as rows come: kept columns are named, and checked in the CSV header.
@@ -129,14 +151,14 @@ async function openOneSource(input: InputOptions, setup: SourceSetup, naming: Ro
       if (input.path === undefined || !rows) throw new UsageError('a byte window of the input needs its file or URL and its rows');
       // Exactly the window's rows: numbered from its first, nothing to skip.
       const stream = await readWindow(agent && url ? await HttpRangeFile.open(url, agent, http) : await openAsBlob(input.path), input.window);
-      const records = input.format === 'csv' ? readCsv(stream, checkHeader, rows.first) : readNdjson(stream, rows.first);
+      const records = input.format === 'csv' ? readCsv(stream, checkHeader, maxRowBytes, rows.first) : readNdjson(stream, maxRowBytes, rows.first);
       return source(toItems(records, columns, naming), keptColumns, rows.last - rows.first + 1);
     }
     const raw = held.hold(agent && url ? await openHttpText(url, agent, http) : openText(input), (stream) => stream.destroy());
     const compression = input.path === undefined ? undefined : compressionOf(input.path);
     const stream = compression ? decompressed(raw, compression) : raw;
-    const records = input.format === 'csv' ? readCsv(stream, checkHeader) : readNdjson(stream);
-    return source(namingErrors(toItems(withinRows(records, rows), columns, naming), name), keptColumns);
+    const records = input.format === 'csv' ? readCsv(stream, checkHeader, maxRowBytes) : readNdjson(stream, maxRowBytes);
+    return source(toItems(withinRows(records, rows), columns, naming), keptColumns);
   } catch (error) {
     await held.releaseAll();
     if (error instanceof HttpInputError) throw new UsageError(error.message);
@@ -179,15 +201,26 @@ async function* withinRows(records: AsyncIterable<Entry>, rows: RowRange | undef
   }
 }
 
-/** An input that breaks mid-way (a corrupt .gz, a reset connection) stops the run naming it. */
-async function* namingErrors<T>(items: AsyncIterable<T>, name: string): AsyncGenerator<T> {
-  try {
-    yield* items;
-  } catch (error) {
-    // A wrong header found as the first rows are read is the user's to fix (exit 2).
-    if (error instanceof UsageError) throw error;
-    throw new Error(`cannot read input ${name}: ${errorMessage(error)}`, { cause: error });
+/**
+ * Items that end quietly where the input breaks (a corrupt .gz, a reset connection, a
+ * damaged Parquet page), and the error that ended them, naming the input in one line.
+ */
+function endingAtReadError<T>(items: AsyncIterable<T>, name: string): { items: AsyncGenerator<T>; readError: () => Error | undefined } {
+  let readError: Error | undefined;
+  async function* reading(): AsyncGenerator<T> {
+    try {
+      yield* items;
+    } catch (error) {
+      // A wrong header found as the first rows are read is the user's to fix (exit 2).
+      readError = error instanceof UsageError ? error : new Error(`cannot read input ${name}: ${oneLine(errorMessage(error))}`, { cause: error });
+    }
   }
+  return { items: reading(), readError: () => readError };
+}
+
+/** A message as one line: a library's (a wasm panic's, say) may span several. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 /** The items, then what the source held is released (when they end, fail, or are abandoned). */

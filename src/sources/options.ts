@@ -8,6 +8,7 @@ import { globSync, isDynamicPattern } from 'tinyglobby';
 import { UsageError } from '../errors.js';
 import { integer, oneOf } from '../util/validate.js';
 import { inputName, withoutCompression } from './compression.js';
+import { DEFAULT_MAX_ROW_BYTES } from './row-size.js';
 
 export type InputFormat = 'ndjson' | 'csv' | 'parquet';
 export const INPUT_FORMATS: readonly InputFormat[] = ['ndjson', 'csv', 'parquet'];
@@ -53,6 +54,12 @@ export interface InputOptions {
   readonly window?: ByteWindow;
   /** `--keep-columns`: input columns carried into the metadata, or every column. */
   readonly keep?: readonly string[] | 'all';
+  /**
+   * `--max-row-bytes`: the longest row read (an NDJSON line, a CSV record, a Parquet row's
+   * text and binary cells); a longer one fails as `bad_row` without being held whole.
+   * `resolveInputOptions` always sets it (DEFAULT_MAX_ROW_BYTES); a job's input (queue) may not.
+   */
+  readonly maxRowBytes?: number;
 }
 
 /** The dataset's own column names (SimpleTuner's Parquet settings name the same). */
@@ -100,6 +107,7 @@ export function resolveInputOptions(given: Given = {}): InputOptions {
     ...(given.rows === undefined ? {} : { rows: rowRange(given.rows) }),
     ...(given.window === undefined ? {} : { window: given.window }),
     ...(given.keep === undefined ? {} : { keep: given.keep === 'all' ? 'all' : [...given.keep] }),
+    maxRowBytes: integer('--max-row-bytes', given.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES, 1024, 2 ** 31 - 1),
   };
 }
 

@@ -20,22 +20,38 @@ export function settled(args, env = process.env) {
 }
 
 /**
- * Runs `node dist/pipeline.js ...args`, optionally feeding `stdin`.
+ * Runs `node dist/pipeline.js ...args`, settled (see `settled`) unless `asUserWould`,
+ * optionally feeding `stdin`. With `timeoutMs`, a run still going then is killed (SIGKILL,
+ * the whole process group) and comes back `timedOut`.
  * @param {string[]} args
- * @param {{ stdin?: string | Buffer, cwd?: string, env?: NodeJS.ProcessEnv, asUserWould?: boolean }} [options]
- * @returns {Promise<{ code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }>}
+ * @param {{ stdin?: string | Buffer, cwd?: string, env?: NodeJS.ProcessEnv, asUserWould?: boolean, timeoutMs?: number }} [options]
+ * @returns {Promise<{ code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string, timedOut: boolean }>}
  */
 export function runCli(args, options = {}) {
   const env = options.env ?? process.env;
   const start = options.asUserWould ? { nodeFlags: [], env } : settled(args, env);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...start.nodeFlags, CLI, ...args], { cwd: options.cwd, env: start.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const detached = options.timeoutMs !== undefined;
+    const child = spawn(process.execPath, [...start.nodeFlags, CLI, ...args], { cwd: options.cwd, env: start.env, stdio: ['pipe', 'pipe', 'pipe'], detached });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
+    // Its own process group, so that a restarted child (see src/process-settings.ts) goes too.
+    const timer = detached ? setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-(/** @type {number} */ (child.pid)), 'SIGKILL');
+      } catch {
+        // it has just ended
+      }
+    }, options.timeoutMs) : undefined;
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
     child.stdin.end(options.stdin ?? '');
   });
 }
