@@ -48,6 +48,11 @@ export function resolveOptions(given: PipelineOptions | Options): Options {
     graceMs: integer('--grace', graceMs ?? GRACE_DEFAULT_MS, 0, 24 * 3600_000),
     ...resolveSinkOptions(sink),
   };
+  // img2dataset names a shard's image member, and the Parquet shard's image column, after
+  // one format (jpg, png or webp); `original` keeps each fetched file's own format.
+  if (options.layout === 'img2dataset' && options.image.format === 'original') {
+    throw new UsageError('--layout img2dataset stores every image in one format, named by its extension (jpg, png or webp): pass --format jpeg, png or webp (--resize none keeps the size)');
+  }
   return deepFreeze(options);
 }
 

@@ -32,6 +32,7 @@ import { resumeStage } from './stages/resume.js';
 import { sinkStage } from './stages/sink.js';
 import { sourceStage } from './stages/source.js';
 import { openRowSource, type RowSource, type SourceSetup } from './sources/open.js';
+import { RESERVED_COLUMNS as IMG2DATASET_RESERVED_COLUMNS } from './sinks/img2dataset.js';
 import { RESERVED_COLUMNS } from './sinks/metadata.js';
 import { writeFileAtomically } from './util/atomic-file.js';
 import { releaseFreedMemoryEvery } from './util/release-memory.js';
@@ -79,7 +80,8 @@ function runSettings(options: Options): Record<string, unknown> {
 
 /** What opening the rows needs besides the input options. */
 export function sourceSetup(options: Options): SourceSetup {
-  return { http: options.fetch, reservedColumns: RESERVED_COLUMNS };
+  // Kept columns go beside the layout's own fields: they cannot take those names.
+  return { http: options.fetch, reservedColumns: options.layout === 'img2dataset' ? IMG2DATASET_RESERVED_COLUMNS : RESERVED_COLUMNS };
 }
 
 async function runLocked(options: Options, source: RowSource, hooks: RunHooks): Promise<Summary> {
@@ -170,6 +172,7 @@ export async function runRows(options: Options, source: RowSource, context: RunC
       datasetRoot: options.dataloaderRoot ?? resolve(options.output),
       metadataEveryMs: options.metadataEveryMs,
       subfolders: options.subfolders,
+      layout: options.layout,
       keptColumns: source.keptColumns,
       ...(context.shared ? { shared: context.shared } : {}),
     });

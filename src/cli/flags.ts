@@ -14,6 +14,7 @@ import { IMGIX_STYLE_HOSTS } from '../fetch/options.js';
 import { CHROMA_SUBSAMPLINGS, PNG_FILTERS } from '../image/options.js';
 import { RESIZE_MODES } from '../image/size-rule.js';
 import type { Options } from '../options.js';
+import { LAYOUTS } from '../sinks/options.js';
 import { INPUT_FORMATS } from '../sources/options.js';
 import { byteSize, choice, decimal, integer, list, positiveDecimal, rowRange, seconds, several, text, type ValueKind } from './values.js';
 
@@ -156,6 +157,10 @@ export const FLAGS = {
   }),
   sink: flag({ kind: text('name|module'), to: 'sink', commands: RUN, section: 'Output', common: true, help: 'where samples go: dir (SimpleTuner folder), webdataset (tar shards), parquet (shards), null, or a sink module path or package' }),
   samplesPerShard: flag({ kind: integer, to: 'samplesPerShard', commands: RUN, section: 'Output', help: 'samples per shard for webdataset and parquet' }),
+  layout: flag({
+    kind: choice(LAYOUTS, 'layout'), to: 'layout', commands: RUN, section: 'Output',
+    help: "webdataset and parquet sinks: native, or img2dataset (its shard and sample key names, .json fields, per-shard .parquet and _stats.json, so tools written for img2dataset's output read it; see docs/sinks.md)",
+  }),
   dataloaderRoot: flag({
     kind: text('path'), to: 'dataloaderRoot', commands: [...RUN, 'finalize'], section: 'Output', common: true, defaultText: 'the output folder',
     help: 'dir sink: absolute path the output folder will have where SimpleTuner reads it, for simpletuner-dataloader.json',

@@ -27,7 +27,11 @@ import { TryLater, UsageError } from '../errors.js';
 import { METADATA_PARTS_DIR, datasetFileWriter } from '../sinks/dir.js';
 import { DirLayout, removeUnrecordedSamples } from '../sinks/dir-layout.js';
 import type { KeptColumn } from '../sources/kept-columns.js';
+import { parquetShards } from '../sinks/parquet.js';
 import { SampleIndex, type IndexedSample } from '../sinks/sample-index.js';
+import { shardSuffixes, type ShardFormat } from '../sinks/sharded.js';
+import { tarShards } from '../sinks/webdataset.js';
+import type { ImageFormat } from '../types.js';
 import { connectRedis, keysOf } from './connection.js';
 import { RedisState } from './redis-state.js';
 import { UNFINISHED_STATES } from './jobs.js';
@@ -76,7 +80,9 @@ export async function finalize(setup: FinalizeSetup): Promise<FinalizeOutcome> {
       samples = merged.samples;
       removedFiles += merged.removed;
     } else if (settings.sink === 'webdataset' || settings.sink === 'parquet') {
-      const settled = await settleShards(setup.output, settings.sink === 'webdataset' ? 'tar' : 'parquet', state);
+      // The shards' files as the workers wrote them (the kept columns change no name).
+      const format = settings.sink === 'webdataset' ? tarShards(settings.layout, []) : parquetShards(settings.layout, [], settings.format as ImageFormat | 'original');
+      const settled = await settleShards(setup.output, format, state);
       samples = settled.samples;
       removedFiles += settled.removed;
     } else {
@@ -133,10 +139,11 @@ function parseLine(line: string): IndexedSample | undefined {
   }
 }
 
-/** Removes shards beyond each job's completed count; counts the samples of the rest. */
-async function settleShards(output: string, extension: string, state: RedisState): Promise<{ samples: number; removed: number }> {
+/** Removes shards (and their companions and stats) beyond each job's completed count; counts the samples of the rest. */
+async function settleShards(output: string, format: ShardFormat, state: RedisState): Promise<{ samples: number; removed: number }> {
   const completed = await state.completedShards();
-  const pattern = new RegExp(`^(rows-\\d+-\\d+)-(\\d{2,})(?:\\.${extension}|_stats\\.json)$`);
+  const suffixes = shardSuffixes(format).map((suffix) => suffix.replace(/[.]/g, '\\.'));
+  const pattern = new RegExp(`^(rows-\\d+-\\d+)-(\\d{2,})(?:${suffixes.join('|')})$`);
   let removed = 0;
   for (const name of await readdir(output)) {
     const match = pattern.exec(name);

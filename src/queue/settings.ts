@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { UsageError } from '../errors.js';
 import type { ResizeMode } from '../image/size-rule.js';
 import type { Options } from '../options.js';
+import type { Layout } from '../sinks/contract.js';
 import type { QueueKeys } from './connection.js';
 
 export interface OutputSettings {
@@ -24,12 +25,14 @@ export interface OutputSettings {
   readonly subfolders: number;
   /** `--keep-columns`: the metadata's columns. */
   readonly keepColumns: readonly string[] | 'all' | null;
+  /** `--layout`: the shards' keys and fields. */
+  readonly layout: Layout;
 }
 
 export function outputSettings(options: Options): OutputSettings {
   if (typeof options.sink !== 'string') throw new UsageError('a queue worker needs a sink given by name or module path');
   const { format, resize, resolution, megapixels, round, upscale } = options.image;
-  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard, dedupeUrls: options.resume.dedupeUrls, subfolders: options.subfolders, keepColumns: options.input.keep ?? null };
+  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard, dedupeUrls: options.resume.dedupeUrls, subfolders: options.subfolders, keepColumns: options.input.keep ?? null, layout: options.layout };
 }
 
 /** Records `settings` for the queue, or checks them against what the first worker recorded. */
@@ -40,11 +43,12 @@ export async function agreeOnSettings(redis: Redis, keys: QueueKeys, queue: stri
   const differing = recorded ? (Object.keys(settings) as Array<keyof OutputSettings>).filter((key) => !same(key)) : [];
   if (recorded && differing.length > 0) {
     const what = differing.map((key) => `${key} ${JSON.stringify(recorded[key])} (this worker: ${JSON.stringify(settings[key])})`);
-    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale, --samples-per-shard, --dedupe, --subfolders and --keep-columns`);
+    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale, --samples-per-shard, --dedupe, --subfolders, --keep-columns and --layout`);
   }
 }
 
 export async function readSettings(redis: Redis, keys: QueueKeys): Promise<OutputSettings | undefined> {
   const text = await redis.get(keys.settings);
-  return text === null ? undefined : (JSON.parse(text) as OutputSettings);
+  // Queues started before --layout existed wrote the native layout.
+  return text === null ? undefined : { layout: 'native', ...(JSON.parse(text) as Partial<OutputSettings>) } as OutputSettings;
 }

@@ -62,6 +62,13 @@ export interface Sink {
   readonly concurrency?: number;
 }
 
+/**
+ * How the shard sinks name and describe what they write: `native` (keys are the row ids,
+ * the `.json` holds every input column) or `img2dataset` (the shard names, sample keys
+ * and fields img2dataset's writers produce, so tools written for its shards read ours).
+ */
+export type Layout = 'native' | 'img2dataset';
+
 /** What a sink factory is given when the run opens it. */
 export interface SinkContext {
   /** The `--output` folder (created before the sink is opened). */
@@ -83,6 +90,8 @@ export interface SinkContext {
   readonly metadataEveryMs: number;
   /** `--subfolders`: spread sample files over this many folders (0 or absent: all in the output folder). */
   readonly subfolders?: number;
+  /** `--layout` (absent: native); see docs/sinks.md. */
+  readonly layout?: Layout;
   /** `--keep-columns`: input columns to carry into the sink's metadata, with their types; each sample's values are in `sample.row`. */
   readonly keptColumns?: readonly KeptColumn[];
   /** Set when many workers write this output at once (the `worker` command); see SharedOutput. */

@@ -4,11 +4,15 @@ import type { IndexedSample } from './sample-index.js';
 import type { ColumnType, ParquetRow } from './parquet-stream.js';
 import { keptValue, keptValues, type KeptColumn } from '../sources/kept-columns.js';
 
-/** @param kept the input columns the run keeps (`--keep-columns`), stored with the sample */
-export function describeSample(sample: Sample, shard: number | null, kept: readonly KeptColumn[] = []): IndexedSample {
+/**
+ * @param kept the input columns the run keeps (`--keep-columns`), stored with the sample
+ * @param key the name a shard stores the sample under (absent: the dir sink, which names files by id)
+ */
+export function describeSample(sample: Sample, shard: number | null, kept: readonly KeptColumn[] = [], key: string | null = null): IndexedSample {
   return {
     id: sample.id,
-    filename: `${sample.id}.${sample.extension}`,
+    key,
+    filename: `${key ?? sample.id}.${sample.extension}`,
     caption: sample.caption,
     width: sample.width,
     height: sample.height,

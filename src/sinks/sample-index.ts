@@ -1,7 +1,9 @@
 /**
  * What a built-in sink has stored, kept beside the output in
  * `{output}/.pipeline/{sink}-index.sqlite`: one row per sample with the metadata the sink
- * writes out (filename, caption, sizes, hash, url) and the shard that holds it.
+ * writes out (filename, caption, sizes, hash, url), the shard that holds it and its key
+ * there (with `--layout img2dataset` a shard and position, not the id: the index is where
+ * one is found from the other).
  *
  * It answers `has(id)` on resume and feeds `metadata.parquet`. Shard sinks add a sample
  * as pending when it goes into the open shard and commit the whole shard when its file is
@@ -21,6 +23,11 @@ import { writeError } from '../errors.js';
 
 export interface IndexedSample {
   id: string;
+  /**
+   * The name the shard sinks store the sample under, before the extension: the id, or
+   * with `--layout img2dataset` the shard and position (`000030042`); null in the dir sink.
+   */
+  key: string | null;
   filename: string;
   caption: string;
   width: number;
@@ -48,10 +55,10 @@ export interface MetadataCoverage {
 }
 
 /** A samples row as `COLUMNS` lists them. */
-type RawSample = [string, string, string, number, number, number, number, string, string | null, string, number | null, string | null];
+type RawSample = [string, string | null, string, string, number, number, number, number, string, string | null, string, number | null, string | null];
 
 const META_TABLE = 'CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID';
-const COLUMNS = 'id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra';
+const COLUMNS = 'id, key, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra';
 
 export class SampleIndex {
   readonly #db: DatabaseHandle;
@@ -76,9 +83,10 @@ export class SampleIndex {
     const known = (this.#db.prepare('SELECT name FROM pragma_table_info(?)').all('samples') as Array<{ name: string }>).map(({ name }) => name);
     if (!known.includes('original_sha256')) this.#db.exec('ALTER TABLE samples ADD COLUMN original_sha256 TEXT');
     if (!known.includes('extra')) this.#db.exec('ALTER TABLE samples ADD COLUMN extra TEXT');
+    if (!known.includes('key')) this.#db.exec('ALTER TABLE samples ADD COLUMN key TEXT');
     this.#db.exec(META_TABLE);
     this.#put = this.#db.prepare(`INSERT OR REPLACE INTO samples (${COLUMNS}, committed) VALUES
-      (@id, @filename, @caption, @width, @height, @original_width, @original_height, @sha256, @original_sha256, @url, @shard, @extra, @committed)`);
+      (@id, @key, @filename, @caption, @width, @height, @original_width, @original_height, @sha256, @original_sha256, @url, @shard, @extra, @committed)`);
     this.#has = this.#db.prepare('SELECT id FROM samples WHERE id = ? AND committed = 1');
     // Rows as arrays: a refresh reads every sample, and arrays are lighter than objects.
     this.#page = this.#db.prepare(`SELECT ${COLUMNS} FROM samples WHERE committed = 1 AND id > ? ORDER BY id LIMIT ?`).raw(true) as Statement<[string, number], unknown[]>;
@@ -89,7 +97,8 @@ export class SampleIndex {
 
   put(sample: IndexedSample, committed: boolean): void {
     this.#write(() => {
-      this.#put.run({ ...sample, extra: sample.extra ? JSON.stringify(sample.extra) : null, committed: committed ? 1 : 0 });
+      // A metadata part written before keys were recorded (finalize) has none.
+      this.#put.run({ ...sample, key: sample.key ?? null, extra: sample.extra ? JSON.stringify(sample.extra) : null, committed: committed ? 1 : 0 });
       if (this.#metadataCurrent) {
         this.#setMeta.run('metadata_current', '0');
         this.#metadataCurrent = false;
@@ -177,8 +186,8 @@ export class SampleIndex {
     let after = '';
     for (;;) {
       const page = this.#page.all(after, pageSize) as RawSample[];
-      for (const [id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra] of page) {
-        yield { id, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra: extra === null ? null : (JSON.parse(extra) as Record<string, unknown>) };
+      for (const [id, key, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra] of page) {
+        yield { id, key, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra: extra === null ? null : (JSON.parse(extra) as Record<string, unknown>) };
       }
       if (page.length < pageSize) return;
       after = page[page.length - 1]![0];
