@@ -20,7 +20,8 @@ import { repeat } from './repeat.js';
 /** How often: rarely enough to cost nothing measurable, often enough to catch each refresh. */
 export const RELEASE_EVERY_MS = 10_000;
 
-type Trim = (pad: number) => number;
+/** `malloc_trim` through koffi: called here, or (`async`) on one of libuv's threads. */
+type Trim = ((pad: number) => number) & { async(pad: number, done: (error: unknown, result: number) => void): void };
 
 let trim: Trim | null | undefined;
 
@@ -33,13 +34,23 @@ export function releaseFreedMemory(): boolean {
 }
 
 /**
- * Calls releaseFreedMemory every `everyMs` until the returned function is called, and once
- * more then: what the run's last work freed (the final metadata.parquet) goes back too,
- * which matters to a queue worker that goes on to its next job.
+ * Releases free allocator memory every `everyMs` until the returned function is called, and
+ * once more then: what the run's last work freed (the final metadata.parquet) goes back
+ * too, which matters to a queue worker that goes on to its next job.
+ *
+ * The periodic calls run on a libuv thread (koffi's async call), not the main thread: with
+ * big photos one takes 14 to 19 ms, the main thread's whole budget for several images
+ * (docs/performance.md).
  */
 export function releaseFreedMemoryEvery(everyMs: number = RELEASE_EVERY_MS): () => void {
   if (!releaseFreedMemory()) return () => {};
-  const stop = repeat(releaseFreedMemory, { firstAfterMs: everyMs, everyMs });
+  let running = false;
+  const inBackground = () => {
+    if (running) return;
+    running = true;
+    trim!.async(0, () => void (running = false));
+  };
+  const stop = repeat(inBackground, { firstAfterMs: everyMs, everyMs });
   return () => {
     stop();
     releaseFreedMemory();
