@@ -43,6 +43,10 @@ export async function startRedis() {
   await start();
   return {
     url,
+    /** The server's process id (benches read its CPU). */
+    get pid() {
+      return server?.pid;
+    },
     /** A client for the test's own checks. */
     client: () => new Redis(url, { maxRetriesPerRequest: null }),
     /** Stops the server (its data stays on disk) and starts it again after `ms`. */
