@@ -13,6 +13,7 @@ import { Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parqu
 import { GZIP_ROUND_BYTES } from '../dist/sources/decompress.js';
 import { PHOTO_FILES, startTestCdn } from './support/cdn.mjs';
 import { readResults, runCli, tempDir } from './support/run.mjs';
+import { seededRandom } from './support/random.mjs';
 
 const SEED = 0x5eed_0031;
 const CASES_PER_FORMAT = 10;
@@ -21,15 +22,7 @@ const ROWS = 16;
 const GROUP_ROWS = 4;
 const CASE_TIMEOUT_MS = 20_000;
 
-/** A seeded generator (mulberry32). @param {number} seed */
-function random(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = seededRandom;
 
 /**
  * A clean input and where its rows end.

@@ -14,9 +14,9 @@ import { renderReport } from '../dist/report/html/render.js';
 import { thumbnailDataUri } from '../dist/report/html/thumbnails.js';
 import { PHOTOS, PHOTO_FILES } from './support/cdn.mjs';
 import { tempDir } from './support/run.mjs';
+import { CHROMIUM, openPage } from './support/browser.mjs';
 import { unlessMissing } from './support/needs.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 /** Each tries to run (setting window.__pwned), to close the element it lands in, or to end a CDATA section. */
 const HOSTILE = {
@@ -257,7 +257,6 @@ describe('thumbnails', () => {
 
 describe('the report page in a browser', { skip: unlessMissing(existsSync(CHROMIUM), `${CHROMIUM} (apt-get install chromium)`) }, () => {
   test('opened from disk: no request, no console message, no script ran, every chart and thumbnail drawn', async (t) => {
-    const { chromium } = await import('playwright-core');
     const started = performance.now();
     const full = join(work.path, 'report.html');
     await writeFile(full, await renderReport(fixture));
@@ -265,18 +264,8 @@ describe('the report page in a browser', { skip: unlessMissing(existsSync(CHROMI
     await writeFile(empty, await renderReport(emptyReport()));
     const rendered = performance.now();
 
-    // playwright-core downloads no browser; launch() gives Debian's chromium a fresh temporary profile.
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const { context, page, messages, close } = await openPage();
     try {
-      const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
-      const page = await context.newPage();
-      /** @type {string[]} */
-      const messages = [];
-      page.on('console', (message) => messages.push(`console.${message.type()}: ${message.text()}`));
-      page.on('pageerror', (error) => messages.push(`page error: ${error.message}`));
       /** @type {string[]} */
       const requests = [];
       page.on('request', (request) => requests.push(request.url()));
@@ -353,7 +342,7 @@ describe('the report page in a browser', { skip: unlessMissing(existsSync(CHROMI
       assert.deepEqual(messages, [], 'no console message of any kind');
       t.diagnostic(`rendered 2 pages in ${Math.round(rendered - started)} ms (${(await readFile(full)).length} bytes), browser checks in ${Math.round(performance.now() - rendered)} ms`);
     } finally {
-      await browser.close();
+      await close();
     }
   });
 });

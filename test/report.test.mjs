@@ -15,11 +15,11 @@ import { writeNdjsonRows } from '../dist/demo/dataset-files.js';
 import { bucketOf } from '../dist/report/buckets.js';
 import { gatherLocal } from '../dist/report/local.js';
 import { startTestCdn } from './support/cdn.mjs';
+import { CHROMIUM, openPage } from './support/browser.mjs';
 import { unlessMissing } from './support/needs.mjs';
 import { photoRows } from './support/rows.mjs';
 import { runCli, tempDir } from './support/run.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const HOSTILE_CAPTION = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">';
 
 /** @type {Awaited<ReturnType<typeof startTestCdn>>} */
@@ -127,18 +127,8 @@ describe('the report page in a browser', { skip: unlessMissing(existsSync(CHROMI
     const html = await readFile(path, 'utf8');
     assert.ok(!html.includes(HOSTILE_CAPTION), 'the hostile caption is not markup');
 
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const { context, page, messages, close } = await openPage();
     try {
-      const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
-      const page = await context.newPage();
-      /** @type {string[]} */
-      const messages = [];
-      page.on('console', (message) => messages.push(`console.${message.type()}: ${message.text()}`));
-      page.on('pageerror', (error) => messages.push(`page error: ${error.message}`));
       const url = pathToFileURL(path).href;
       /** @type {string[]} */
       const outside = [];
@@ -167,7 +157,7 @@ describe('the report page in a browser', { skip: unlessMissing(existsSync(CHROMI
       assert.equal(format, 'png');
       assert.ok(height > 2000, `the whole page (${height} px)`);
     } finally {
-      await browser.close();
+      await close();
     }
   });
 });

@@ -16,16 +16,9 @@ import { readCsv } from '../dist/sources/csv.js';
 import { splitLines } from '../dist/sources/lines.js';
 import { withTestCdn } from './support/cdn.mjs';
 import { CLI, readResults, runCli } from './support/run.mjs';
+import { seededRandom } from './support/random.mjs';
 
-/** A seeded generator (mulberry32): the same cases every run. @param {number} seed */
-function random(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = seededRandom;
 
 /** `bytes` as a stream of pieces of random length up to `most`. @param {Buffer} bytes @param {() => number} next @param {number} most */
 function pieces(bytes, next, most) {
