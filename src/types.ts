@@ -33,8 +33,23 @@ export interface Row extends RowRef {
   readonly height?: number;
   /** Every column of the source row, as read (BigInt values converted to strings). */
   readonly columns: Readonly<Record<string, unknown>>;
-  /** The sha256 (lower-case hex) the fetched bytes must have, from `--verify-hash-column`. */
-  readonly expectedSha256?: string;
+  /** The hash the fetched bytes must have, from `--verify-hash-column` (in the `--hash` algorithm). */
+  readonly expectedHash?: ExpectedHash;
+}
+
+/** The digests `--verify-hash-column` can hold: img2dataset's `verify_hash` takes the same three. */
+export type HashAlgorithm = 'md5' | 'sha256' | 'sha512';
+export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ['md5', 'sha256', 'sha512'];
+
+/**
+ * A hash the fetched bytes must have. The algorithm rides with the value, so whatever
+ * fetches the row (a run, or a queue worker that never saw the flag) hashes with the
+ * algorithm the input's column was written in.
+ */
+export interface ExpectedHash {
+  readonly algorithm: HashAlgorithm;
+  /** Lower-case hex. */
+  readonly hex: string;
 }
 
 export type SkipReason = 'already_saved' | 'failed_before' | 'duplicate_id' | 'duplicate_url';

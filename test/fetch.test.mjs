@@ -82,7 +82,8 @@ describe('retries, deadlines, redirects, opt-outs', () => {
     ['/robots/noimageai/22', 'robots_denied', 1],
     ['/robots/otherbot%3A%20noai/23', 'saved', 1],
     ['/robots/photo-concept-pipeline%3A%20noimageai/24', 'robots_denied', 1],
-    ['/robots/noindex%2C%20nofollow/25', 'saved', 1],
+    ['/robots/noindex%2C%20nofollow/25', 'robots_denied', 1], // img2dataset's four are the default
+    ['/robots/nofollow/26', 'saved', 1],
   ];
 
   test('each fault ends as expected, after the expected number of requests', async () => {
@@ -147,6 +148,17 @@ describe('retries, deadlines, redirects, opt-outs', () => {
     });
     assert.equal(cli.code, 0, cli.stderr);
     assert.equal((await readResults(join(work.path, 'robots-cli.ndjson')))[0]?.reason, 'robots_denied');
+  });
+
+  test("--disallowed-robots-tags noai,noimageai keeps the narrower reading: indexes' opt-outs are fetched", async () => {
+    const urls = ['noindex/41', 'NoImageIndex/42', 'noai/43', '*%3A%20noimageai/44'].map((path) => `${server.origin}/robots/${path}`);
+    const input = join(work.path, 'robots-narrow.ndjson');
+    await writeFile(input, urls.map((url, i) => `${JSON.stringify({ id: i + 1, url, cogvlm_caption: 'c' })}\n`).join(''));
+    const results = join(work.path, 'robots-narrow.ndjson.results');
+    const cli = await runCli(['--input', input, '--output', join(work.path, 'robots-narrow'), '--sink', 'null', '--disallowed-robots-tags', 'noai,noimageai', '--results', results]);
+    assert.equal(cli.code, 0, cli.stderr);
+    const byUrl = new Map((await readResults(results)).map((result) => [result.url, result.reason ?? result.status]));
+    assert.deepEqual(urls.map((url) => byUrl.get(url)), ['saved', 'saved', 'robots_denied', 'robots_denied']);
   });
 
   test('--ignore-robots-tag fetches opted-out images', async () => {

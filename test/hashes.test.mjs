@@ -1,5 +1,6 @@
 // Hashes of what was downloaded: the sha256 of the fetched bytes next to the stored file's,
-// in --results and the metadata, and --verify-hash-column against hashes in the input.
+// in --results and the metadata, and --verify-hash-column against hashes in the input
+// (sha256, md5 or sha512: --hash).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
@@ -84,6 +85,36 @@ describe('hashes', () => {
     const missing = await runCli(['--input', input, '--output', join(work.path, 'missing'), '--verify-hash-column', 'sha']);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^error: .*hashed\.parquet has no column "sha" \(--verify-hash-column\)/);
+  });
+
+  it('--hash md5 and sha512: the fetched bytes are checked in that algorithm, original_sha256 stays a sha256', async () => {
+    const { cdn, work } = context;
+    const digest = async (/** @type {string} */ algorithm, /** @type {string} */ name) => createHash(algorithm).update(await readFile(join(PHOTOS, name))).digest('hex');
+    for (const algorithm of ['md5', 'sha512']) {
+      const input = join(work.path, `${algorithm}.ndjson`);
+      const rows = [
+        { id: 'right', url: cdn.url(`/photos/aqua.jpg?${algorithm}`), cogvlm_caption: 'right', hash: await digest(algorithm, 'aqua.jpg') },
+        { id: 'prefixed', url: cdn.url(`/photos/drop.png?${algorithm}`), cogvlm_caption: 'prefixed', hash: `${algorithm.toUpperCase()}:${(await digest(algorithm, 'drop.png')).toUpperCase()}` },
+        { id: 'wrong', url: cdn.url(`/photos/wine.jpg?${algorithm}`), cogvlm_caption: 'wrong', hash: await digest(algorithm, 'aqua.jpg') },
+        // The sha256 of the right bytes is not their md5 / sha512.
+        { id: 'sha256', url: cdn.url(`/photos/storm.jpg?${algorithm}`), cogvlm_caption: 'other algorithm', hash: await digest('sha256', 'storm.jpg') },
+      ];
+      await writeFile(input, rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+      const output = join(work.path, `hash-${algorithm}`);
+      const results = join(work.path, `hash-${algorithm}.ndjson`);
+      const run = await runCli(['--input', input, '--output', output, '--resolution', '64', '--verify-hash-column', 'hash', '--hash', algorithm, '--results', results]);
+      assert.equal(run.code, 0, run.stderr);
+      const byId = new Map((await readResults(results)).map((line) => [line.id, line]));
+      assert.deepEqual(['right', 'prefixed', 'wrong', 'sha256'].map((id) => byId.get(id)?.reason ?? byId.get(id)?.status), ['saved', 'saved', 'hash_mismatch', 'hash_mismatch'], algorithm);
+      const hex = algorithm === 'md5' ? 32 : 128;
+      assert.match(byId.get('wrong')?.detail ?? '', new RegExp(`wine\\.jpg\\?${algorithm}: the fetched bytes have ${algorithm} ${await digest(algorithm, 'wine.jpg')}, the input says [0-9a-f]{${hex}}$`));
+      assert.match(byId.get('sha256')?.detail ?? '', new RegExp(`the fetched bytes have ${algorithm} [0-9a-f]{${hex}}, the input says [0-9a-f]{64} \\(64 hex digits, the length of sha256: --hash sha256\\?\\)$`));
+      assert.equal(byId.get('right')?.original_sha256, await digest('sha256', 'aqua.jpg'), 'the recorded hash of the fetched bytes is still their sha256');
+    }
+
+    const wrong = await runCli(['--output', join(work.path, 'hash-bad'), '--verify-hash-column', 'hash', '--hash', 'sha1'], { stdin: '' });
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /--hash.*sha1.*md5, sha256, sha512/);
   });
 
   it('--dedupe url skips a row whose URL was saved under another id, and says so', async () => {

@@ -11,7 +11,9 @@ import { PHOTO_FILES } from './support/cdn.mjs';
 import { countImages, killRun, startCli, waitFor } from './support/child.mjs';
 import { startFaultyServer } from './support/faulty-server.mjs';
 import { readResults, runCli, tempDir } from './support/run.mjs';
-import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
+import { planSize } from '../dist/image/size-rule.js';
+import { simpleTunerConfig } from '../dist/sinks/simpletuner.js';
+import { datasetsLikeSimpleTuner, loadLikeSimpleTuner, meetsMinimum } from './support/simpletuner.mjs';
 
 /** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
 let server;
@@ -52,7 +54,7 @@ async function assertTrainsOnEverySavedImage(output, savedIds, where = (/** @typ
   for (const [path, sample] of samples) {
     const header = await sharp(path).metadata();
     assert.deepEqual([sample.width, sample.height], [header.width, header.height], `${path}: metadata size is the file's`);
-    assert.equal(sample.caption, await readFile(path.replace(/\.png$/, '.txt'), 'utf8'), `${path}: caption`);
+    assert.equal(sample.caption, await readFile(path.replace(/\.[a-z]+$/, '.txt'), 'utf8'), `${path}: caption`);
   }
   return samples;
 }
@@ -86,7 +88,7 @@ describe('SimpleTuner reads the dir output', () => {
 
     // 2. The next run brings the metadata up to date before it fetches anything: its
     //    only row never answers, yet SimpleTuner already trains on every image on disk.
-    const stalled = startCli(['--input', await ndjson('stalled', [{ id: 'late', url: `${server.origin}/stall-headers/late`, cogvlm_caption: 'late' }]), '--output', output]);
+    const stalled = startCli(['--input', await ndjson('stalled', [{ id: 'late', url: `${server.origin}/stall-headers/late`, cogvlm_caption: 'late' }]), '--output', output, '--resolution', '256']);
     try {
       await waitFor(async () => (await readdir(output)).includes('simpletuner-dataloader.json'));
       // The files no record has are gone: what is on disk is what the metadata covers.
@@ -123,8 +125,15 @@ describe('SimpleTuner reads the dir output', () => {
     );
     assert.deepEqual([config[0].resolution_type, config[0].resolution, config[0].minimum_image_size], ['pixel', 256, 256]);
     assert.equal(config[0].instance_data_dir, output);
-    assert.equal(config[0].cache_dir_vae, join(output, 'cache', 'vae'));
-    assert.deepEqual([config[1].default, config[1].cache_dir], [true, join(output, 'cache', 'text')]);
+    // The caches are per model: SimpleTuner fills in {model_family} and {id}.
+    assert.equal(config[0].cache_dir_vae, join(output, 'cache', 'vae', '{model_family}', '{id}'));
+    assert.deepEqual([config[1].default, config[1].cache_dir], [true, join(output, 'cache', 'text', '{model_family}')]);
+    for (const modelFamily of ['flux', 'sdxl']) {
+      const [image, text] = await datasetsLikeSimpleTuner(join(output, 'simpletuner-dataloader.json'), { modelFamily });
+      assert.equal(image.cache_dir_vae, join(output, 'cache', 'vae', modelFamily, 'kill-output'), modelFamily);
+      assert.equal(text.cache_dir, join(output, 'cache', 'text', modelFamily), modelFamily);
+      assert.equal(image.instance_data_dir, output, 'no other path changes');
+    }
   });
 
   test('a long run refreshes the metadata as it goes: a folder read mid-run trains on what it holds', async () => {
@@ -148,27 +157,25 @@ describe('SimpleTuner reads the dir output', () => {
   test('resolution settings follow --resize; --dataloader-root writes the config for where the folder will be', async () => {
     const rows = Array.from({ length: 3 }, (_, i) => photoRow(`r${i}`, i, 0));
     const input = await ndjson('modes', rows);
+    // The minimum is what every image the rule stores has, in SimpleTuner's unit:
     const cases = [
-      { flags: ['--resize', 'area', '--megapixels', '0.05', '--round', '16'], type: 'area', resolution: 0.05 },
-      { flags: ['--resize', 'center-crop', '--resolution', '192'], type: 'pixel', resolution: 192 },
-      { flags: ['--resize', 'longest', '--resolution', '320'], type: 'pixel_area', resolution: 320 },
-      { flags: ['--resize', 'shortest', '--resolution', '200'], type: 'pixel', resolution: 192 }, // rounded to a multiple of 64, as the images were
+      // 2/3 of 0.05 megapixels less half a multiple: a long thin image's shorter side can round down from 1.5 multiples to 1
+      { flags: ['--resize', 'area', '--megapixels', '0.05', '--round', '16'], type: 'area', resolution: 0.05, minimum: 0.033204 },
+      { flags: ['--resize', 'center-crop', '--resolution', '192'], type: 'pixel', resolution: 192, minimum: 192 },
+      // longer side 320, shorter side at least one multiple of 64: the square of 64 x 320 pixels
+      { flags: ['--resize', 'longest', '--resolution', '320'], type: 'pixel_area', resolution: 320, minimum: 143 },
+      { flags: ['--resize', 'shortest', '--resolution', '200'], type: 'pixel', resolution: 192, minimum: 192 }, // rounded to a multiple of 64, as the images were
+      // Smaller than the target, kept as fetched: any size can be stored.
+      { flags: ['--resize', 'shortest', '--resolution', '1024', '--no-upscale', '--format', 'jpeg'], type: 'pixel', resolution: 1024, minimum: 1, extension: 'jpg' },
     ];
-    for (const [i, { flags, type, resolution }] of cases.entries()) {
+    for (const [i, { flags, type, resolution, minimum, extension = 'png' }] of cases.entries()) {
       const output = join(work.path, `mode-${i}`);
       const run = await runCli(['--input', input, '--output', output, '--quiet', ...flags]);
       assert.equal(run.code, 0, run.stderr);
       const [image] = JSON.parse(await readFile(join(output, 'simpletuner-dataloader.json'), 'utf8'));
-      assert.deepEqual([image.resolution_type, image.resolution], [type, resolution], flags.join(' '));
-      const samples = await assertTrainsOnEverySavedImage(output, ['r0', 'r1', 'r2']);
-      // The minimum is the smallest stored image, in SimpleTuner's unit: nothing is filtered.
-      const sizes = [...samples.values()];
-      const smallest = {
-        pixel: Math.min(...sizes.map(({ width, height }) => Math.min(width, height))),
-        area: Math.floor(Math.min(...sizes.map(({ width, height }) => width * height)) / 1e3) / 1e3,
-        pixel_area: Math.floor(Math.sqrt(Math.min(...sizes.map(({ width, height }) => width * height)))),
-      }[type];
-      assert.equal(image.minimum_image_size, smallest, `${flags.join(' ')}: minimum`);
+      assert.deepEqual([image.resolution_type, image.resolution, image.minimum_image_size], [type, resolution, minimum], flags.join(' '));
+      // ... so SimpleTuner filters none of them out.
+      await assertTrainsOnEverySavedImage(output, ['r0', 'r1', 'r2'], (id) => `${id}.${extension}`);
     }
 
     // Written for another machine's path, then copied there: it loads from the new place.
@@ -186,14 +193,76 @@ describe('SimpleTuner reads the dir output', () => {
     const [first] = JSON.parse(await readFile(join(work.path, 'mode-0', 'simpletuner-dataloader.json'), 'utf8'));
     const [second, textEmbeds] = JSON.parse(await readFile(join(work.path, 'mode-1', 'simpletuner-dataloader.json'), 'utf8'));
     assert.notEqual(first.id, second.id);
-    assert.notEqual(first.cache_dir_vae, second.cache_dir_vae);
     const combined = join(work.path, 'combined.json');
+    await writeFile(combined, JSON.stringify([first, second, textEmbeds]));
+    const [firstRead, secondRead] = await datasetsLikeSimpleTuner(combined);
+    assert.notEqual(firstRead.cache_dir_vae, secondRead.cache_dir_vae);
     await writeFile(combined, JSON.stringify([first, textEmbeds]));
     assert.equal((await loadLikeSimpleTuner(combined)).samples.size, 3);
+    // One folder listed twice (two resolutions): a new id is all the copy needs, {id} keeps the caches apart.
+    await writeFile(combined, JSON.stringify([first, { ...first, id: `${first.id}-512`, resolution: 0.25 }, textEmbeds]));
+    const twice = await datasetsLikeSimpleTuner(combined);
+    assert.deepEqual(twice.slice(0, 2).map((dataset) => dataset.cache_dir_vae), [join(work.path, 'mode-0', 'cache', 'vae', 'flux', 'mode-0'), join(work.path, 'mode-0', 'cache', 'vae', 'flux', 'mode-0-512')]);
 
     const relative = await runCli(['--input', input, '--output', join(work.path, 'rel'), '--dataloader-root', 'datasets/photos']);
     assert.equal(relative.code, 2);
     assert.match(relative.stderr, /^error: --dataloader-root must be an absolute path/m);
+  });
+
+  test('minimum_image_size holds for every size a rule can store, down to the worst rounding', () => {
+    /** @type {number[]} */
+    const sides = [];
+    for (let side = 1; side <= 3000; side += side < 130 ? 1 : 37) sides.push(side);
+    const rules = [];
+    for (const upscale of [true, false]) {
+      // 224 and 24 are halves of a multiple that round up: the float resize can land just below and round down.
+      for (const [resolution, round] of [[1024, 64], [224, 64], [24, 16], [200, 64], [512, 8], [100, 3]]) {
+        for (const resize of ['shortest', 'center-crop', 'longest', 'none']) rules.push({ resize, resolution, megapixels: 1, round, upscale });
+      }
+      for (const [megapixels, round] of [[1, 64], [0.05, 16], [1.048576, 64], [0.004, 64], [8, 64]]) rules.push({ resize: 'area', resolution: 1024, megapixels, round, upscale });
+    }
+    for (const rule of rules) {
+      const [image] = /** @type {any[]} */ (simpleTunerConfig('/data/photos', /** @type {any} */ (rule)));
+      let tightest = Infinity;
+      for (const width of sides) {
+        for (const height of sides) {
+          const plan = planSize({ width, height }, /** @type {any} */ (rule));
+          const stored = plan.kind === 'scale' || plan.kind === 'crop' ? plan : { width, height };
+          assert.ok(meetsMinimum(image.resolution_type, image.minimum_image_size, stored.width, stored.height), `${JSON.stringify(rule)}: ${width}x${height} stored at ${stored.width}x${stored.height} is under ${image.minimum_image_size}`);
+          if (image.resolution_type === 'pixel') tightest = Math.min(tightest, Math.min(stored.width, stored.height) - image.minimum_image_size);
+        }
+      }
+      // In pixel mode the minimum is no looser than it must be: some stored image sits on it.
+      if (image.resolution_type === 'pixel') assert.equal(tightest, 0, `${JSON.stringify(rule)}: minimum ${image.minimum_image_size}`);
+    }
+  });
+
+  test('the config follows the settings, not the images: a refresh after more samples rewrites it unchanged', async () => {
+    const output = join(work.path, 'stable');
+    const config = join(output, 'simpletuner-dataloader.json');
+    // --round 16 keeps the shapes apart: the smallest stored area moves as photos arrive.
+    const args = ['--output', output, '--resize', 'longest', '--resolution', '320', '--round', '16', '--quiet'];
+    const first = await runCli(['--input', await ndjson('stable-1', [photoRow('s0', 0, 0)]), ...args]);
+    assert.equal(first.code, 0, first.stderr);
+    const written = await readFile(config, 'utf8');
+    const areaOf = async () => Math.min(...[...(await loadLikeSimpleTuner(config)).samples.values()].map(({ width, height }) => width * height));
+    const areaBefore = await areaOf();
+
+    // 16:9, 2:3 and 1.78:1 photos: under the old rule (the smallest stored image) the minimum moved.
+    const more = [4, 2, 10].map((photo, i) => photoRow(`s${i + 1}`, photo, 0));
+    const second = await runCli(['--input', await ndjson('stable-2', more), ...args]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.ok((await areaOf()) < areaBefore, 'smaller images arrived');
+    assert.equal(await readFile(config, 'utf8'), written, 'the same config, byte for byte');
+    await assertTrainsOnEverySavedImage(output, ['s0', 's1', 's2', 's3']);
+
+    // A rerun with a larger target stores nothing new, but its config's minimum is above the
+    // earlier images: the run says so, and SimpleTuner would indeed skip them.
+    const larger = await runCli(['--input', await ndjson('stable-3', [photoRow('s0', 0, 0)]), '--output', output, '--resolution', '512']);
+    assert.equal(larger.code, 0, larger.stderr);
+    assert.match(larger.stderr, /warning: 4 stored image\(s\) are smaller than simpletuner-dataloader\.json's minimum_image_size for this run's size settings/);
+    const { skipped } = await loadLikeSimpleTuner(config);
+    assert.equal(skipped.too_small.length, 4);
   });
 
   test('--subfolders spreads the files over folders; SimpleTuner finds every one, and resume does too', async () => {

@@ -16,6 +16,7 @@ import { RESIZE_MODES } from '../image/size-rule.js';
 import type { Options } from '../options.js';
 import { LAYOUTS } from '../sinks/options.js';
 import { INPUT_FORMATS } from '../sources/options.js';
+import { HASH_ALGORITHMS } from '../types.js';
 import { byteSize, choice, decimal, integer, list, positiveDecimal, rowRange, seconds, several, text, type ValueKind } from './values.js';
 
 export type CommandName = 'run' | 'worker' | 'enqueue' | 'finalize' | 'status' | 'report';
@@ -83,7 +84,8 @@ export const FLAGS = {
   fallbackCaptionColumn: flag({ kind: text('name'), to: 'input.columns.fallbackCaption', commands: INPUT, section: 'Input', help: 'caption used when the caption is null or empty (a list is joined with ", ")' }),
   widthColumn: flag({ kind: text('name'), to: 'input.columns.width', commands: INPUT, section: 'Input', help: 'column holding the original width (optional)' }),
   heightColumn: flag({ kind: text('name'), to: 'input.columns.height', commands: INPUT, section: 'Input', help: 'column holding the original height (optional)' }),
-  verifyHashColumn: flag({ kind: text('name'), to: 'input.columns.hash', commands: INPUT, section: 'Input', defaultText: 'no check', help: "column holding each image's sha256 (hex, a sha256: prefix allowed): a sample whose fetched bytes differ fails as hash_mismatch" }),
+  verifyHashColumn: flag({ kind: text('name'), to: 'input.columns.hash', commands: INPUT, section: 'Input', defaultText: 'no check', help: "column holding each image's hash (hex, in the --hash algorithm, a sha256: style prefix allowed): a sample whose fetched bytes differ fails as hash_mismatch" }),
+  hash: flag({ kind: choice(HASH_ALGORITHMS, 'algorithm'), to: 'input.columns.hashAlgorithm', commands: INPUT, section: 'Input', help: "the algorithm of --verify-hash-column's hashes (img2dataset's three); original_sha256 in the metadata stays a sha256" }),
   maxRowBytes: flag({
     kind: byteSize, to: 'input.maxRowBytes', commands: RUN, section: 'Input',
     help: 'the longest input row (an NDJSON line, a CSV record, a Parquet row\'s cells): a longer one fails as bad_row without being held in memory whole',
@@ -118,7 +120,7 @@ export const FLAGS = {
     help: 'also refuse image URLs and redirects that lead to loopback, private (10/8, 172.16/12, 192.168/16), CGNAT or unique-local addresses, for a cloud machine fetching a dataset from the internet; link-local (cloud metadata), unspecified and multicast addresses are always refused (blocked_address)',
   }),
   userAgent: flag({ kind: text('text'), to: 'fetch.userAgent', commands: RUN, section: 'Fetching', common: true, help: 'User-Agent header; add a way to reach you, e.g. "photo-concept-pipeline/0.1.0 (+mailto:you@example.org)"' }),
-  disallowedRobotsTags: flag({ kind: { ...list, placeholder: 'tags' }, to: 'fetch.disallowedRobotsTags', commands: RUN, section: 'Fetching', help: 'X-Robots-Tag directives that opt an image out, comma-separated, e.g. noai,noimageai,noindex,noimageindex' }),
+  disallowedRobotsTags: flag({ kind: { ...list, placeholder: 'tags' }, to: 'fetch.disallowedRobotsTags', commands: RUN, section: 'Fetching', help: "X-Robots-Tag directives that opt an image out, comma-separated (img2dataset's default); noai,noimageai refuses only the training opt-outs, '' none" }),
   ignoreRobotsTag: flag({ to: 'fetch.respectRobotsTag', as: () => false, commands: RUN, section: 'Fetching', help: 'fetch images whatever their X-Robots-Tag says' }),
   cdnResize: flag({ to: 'fetch.cdnResizeHosts', as: () => IMGIX_STYLE_HOSTS, commands: RUN, section: 'Fetching', common: true, help: `ask imgix-style CDNs (${IMGIX_STYLE_HOSTS.join(', ')}) for an image scaled near the target: less bandwidth, the CDN's resampling` }),
   cdnResizeHosts: flag({ kind: { ...list, placeholder: 'hosts' }, to: 'fetch.cdnResizeHosts', commands: RUN, section: 'Fetching', defaultText: '', help: 'hosts --cdn-resize applies to, comma-separated (implies --cdn-resize)' }),

@@ -14,10 +14,10 @@
  * Every response body is read to the end, dumped or destroyed: an unread undici body
  * holds its socket forever.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import type { FetchOptions } from './options.js';
-import type { FailureReason } from '../types.js';
+import type { FailureReason, HashAlgorithm } from '../types.js';
 import { errorMessage } from '../errors.js';
 import { isTransient } from '../reasons.js';
 import { BlockedAddressError, createAddressGuard } from './address-guard.js';
@@ -29,7 +29,15 @@ export const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 export type AttemptResult =
-  | { readonly ok: true; readonly body: Buffer; /** The body's SHA-256, lower-case hex. */ readonly sha256: string; readonly status: number }
+  | {
+      readonly ok: true;
+      readonly body: Buffer;
+      /** The body's SHA-256, lower-case hex. */
+      readonly sha256: string;
+      /** The body's hash in the algorithm asked for (`digest`), lower-case hex; absent when none was. */
+      readonly digest?: string;
+      readonly status: number;
+    }
   | {
       readonly ok: false;
       readonly reason: FailureReason;
@@ -53,11 +61,12 @@ export function createAgent(options: FetchOptions): Dispatcher {
 /**
  * @param abandon aborted when the run gives up on rows in flight (shutdown after the
  * grace period): the attempt ends at once as `interrupted`.
+ * @param digest a hash of the body to compute as well (`--verify-hash-column`, `--hash`)
  */
-export async function fetchOnce(url: string, agent: Dispatcher, options: FetchOptions, abandon?: AbortSignal): Promise<AttemptResult> {
+export async function fetchOnce(url: string, agent: Dispatcher, options: FetchOptions, abandon?: AbortSignal, digest?: HashAlgorithm): Promise<AttemptResult> {
   const attempt = attemptSignal(options.timeoutMs, abandon);
   try {
-    return await attemptFetch(url, agent, options, attempt.signal);
+    return await attemptFetch(url, agent, options, attempt.signal, digest);
   } finally {
     attempt.dispose();
   }
@@ -83,7 +92,7 @@ function attemptSignal(timeoutMs: number, abandon: AbortSignal | undefined): { s
   };
 }
 
-async function attemptFetch(url: string, agent: Dispatcher, options: FetchOptions, deadline: AbortSignal): Promise<AttemptResult> {
+async function attemptFetch(url: string, agent: Dispatcher, options: FetchOptions, deadline: AbortSignal, digest: HashAlgorithm | undefined): Promise<AttemptResult> {
   const agentTokens = [agentToken(options.userAgent)];
   const visited = new Set<string>();
   let current = url;
@@ -151,7 +160,7 @@ async function attemptFetch(url: string, agent: Dispatcher, options: FetchOption
       discard(body);
       return failure('too_large', `Content-Length ${declared} exceeds --max-bytes ${options.maxBytes}`, 0, statusCode);
     }
-    return readBody(body, statusCode, declared, deadline, options);
+    return readBody(body, statusCode, declared, deadline, options, digest);
   }
 }
 
@@ -161,8 +170,9 @@ async function readBody(
   declared: number | undefined,
   deadline: AbortSignal,
   options: FetchOptions,
+  digest: HashAlgorithm | undefined,
 ): Promise<AttemptResult> {
-  const collected = new BodyBuffer(declared);
+  const collected = new BodyBuffer(declared, digest);
   let received = 0;
   let sniffed = false;
   try {
@@ -196,7 +206,7 @@ async function readBody(
     const verdict = checkHead(data, status);
     if (verdict) return verdict;
   }
-  return { ok: true, body: data, sha256: collected.sha256(), status };
+  return { ok: true, body: data, ...collected.digests(), status };
 }
 
 /**
@@ -207,20 +217,28 @@ async function readBody(
  *
  * Each chunk is also hashed as it arrives, while it is in the CPU's cache: a 64 KB chunk
  * takes about 30 µs, so even a 12 MB original never holds the event loop, and the hash
- * costs no second pass over the body, no copy and no trip to another thread.
+ * costs no second pass over the body, no copy and no trip to another thread. The SHA-256
+ * is always taken (it is the metadata's `original_sha256`); a row whose input gives an md5
+ * or sha512 to check (`--hash`) gets that digest too, in the same pass.
  */
 class BodyBuffer {
   #buffer: Buffer | undefined;
   #chunks: Buffer[] = [];
   #length = 0;
-  readonly #hash = createHash('sha256');
+  readonly #sha256 = createHash('sha256');
+  readonly #digest: HashAlgorithm | undefined;
+  /** The digest asked for, when it is not the SHA-256 already taken. */
+  readonly #other: Hash | undefined;
 
-  constructor(declared: number | undefined) {
+  constructor(declared: number | undefined, digest: HashAlgorithm | undefined) {
     if (declared !== undefined && declared > 0) this.#buffer = Buffer.allocUnsafeSlow(declared);
+    this.#digest = digest;
+    this.#other = digest === undefined || digest === 'sha256' ? undefined : createHash(digest);
   }
 
   append(chunk: Buffer): void {
-    this.#hash.update(chunk);
+    this.#sha256.update(chunk);
+    this.#other?.update(chunk);
     if (this.#buffer && this.#length + chunk.length <= this.#buffer.length) {
       chunk.copy(this.#buffer, this.#length);
     } else {
@@ -235,9 +253,11 @@ class BodyBuffer {
     return this.contents().subarray(0, bytes);
   }
 
-  /** The SHA-256 of everything appended; call once, at the end. */
-  sha256(): string {
-    return this.#hash.digest('hex');
+  /** The hashes of everything appended, lower-case hex; call once, at the end. */
+  digests(): { sha256: string; digest?: string } {
+    const sha256 = this.#sha256.digest('hex');
+    if (this.#digest === undefined) return { sha256 };
+    return { sha256, digest: this.#other ? this.#other.digest('hex') : sha256 };
   }
 
   /**

@@ -1,11 +1,17 @@
 /**
  * The X-Robots-Tag opt-out. A site may say `X-Robots-Tag: noai` (or `noimageai`) to keep
- * its images out of AI training sets, for every crawler or for one by name
- * (`X-Robots-Tag: photo-concept-pipeline: noai`). Checked on the response headers, before
- * the body is read, as img2dataset does. Which directives mean "no" is the user's choice
- * (`--disallowed-robots-tags`); these two are the default.
+ * its images out of AI training sets, or `noindex` / `noimageindex` to keep them out of
+ * indexes, for every crawler or for one by name (`X-Robots-Tag: photo-concept-pipeline:
+ * noai`). Checked on the response headers, before the body is read, as img2dataset does.
+ * Which directives mean "no" is the user's choice (`--disallowed-robots-tags`).
+ *
+ * The default is img2dataset's own four (rom1504/img2dataset at 95523bc, main.py:114-115:
+ * `["noai", "noimageai", "noindex", "noimageindex"]`): the same rows are refused as by the
+ * tool people compare this one with, and a site owner who keeps an image out of indexes
+ * is not second-guessed about a dataset, which is an index of images too.
+ * `--disallowed-robots-tags noai,noimageai` is the narrower reading (training only).
  */
-export const DEFAULT_DISALLOWED_ROBOTS_TAGS: readonly string[] = ['noai', 'noimageai'];
+export const DEFAULT_DISALLOWED_ROBOTS_TAGS: readonly string[] = ['noai', 'noimageai', 'noindex', 'noimageindex'];
 
 /**
  * The directive that opts this response out, or undefined. `agentTokens` are the names

@@ -93,7 +93,7 @@ async function bucketSettings(output: string, sink: string, settings: Record<str
   }
   const rule = sizeRuleOf(settings);
   if (!rule) missing.push('the size settings of the runs (recorded from this version on): the buckets assume the defaults, --resize shortest --resolution 1024');
-  const [dataset] = simpleTunerConfig(output, rule ?? IMAGE_DEFAULTS, { minSide: 1, minArea: 1 }) as Array<{ resolution: number; resolution_type: ResolutionType }>;
+  const [dataset] = simpleTunerConfig(output, rule ?? IMAGE_DEFAULTS) as Array<{ resolution: number; resolution_type: ResolutionType }>;
   return {
     buckets: { resolution: dataset!.resolution, resolutionType: dataset!.resolution_type, alignment },
     note: `Resolution ${dataset!.resolution}, resolution_type ${dataset!.resolution_type}, as a SimpleTuner config for the run's --resize would set them; ${aligned}.`,

@@ -29,7 +29,7 @@ export async function gatherShared(redisUrl: string, queue: string, output: stri
     const missing: string[] = [];
     if (!settings) missing.push('the output settings: no worker has run on this queue yet');
     const rule = settings ?? { resize: 'shortest' as const, resolution: 1024, megapixels: 1, round: 64, upscale: true };
-    const [dataset] = simpleTunerConfig(output, rule, { minSide: 1, minArea: 1 }) as Array<{ resolution: number; resolution_type: ResolutionType }>;
+    const [dataset] = simpleTunerConfig(output, rule) as Array<{ resolution: number; resolution_type: ResolutionType }>;
     const sink = settings?.sink ?? 'unknown';
     const builder = new ReportBuilder({
       title: `${output} (queue ${queue})`,

@@ -29,7 +29,7 @@ import { describeSample, metadataColumns, metadataRow } from './metadata.js';
 import { ParquetStreamWriter } from './parquet-stream.js';
 import { DirLayout, removeUnrecordedSamples } from './dir-layout.js';
 import { SampleIndex, type IndexedSample } from './sample-index.js';
-import { DATALOADER_FILE, simpleTunerConfig } from './simpletuner.js';
+import { DATALOADER_FILE, keptBySimpleTuner, simpleTunerConfig } from './simpletuner.js';
 
 const METADATA_ROW_GROUP = 2_000;
 export const METADATA_FILE = 'metadata.parquet';
@@ -53,7 +53,7 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
   const datasetFiles = datasetFileWriter(index, context);
   try {
     // The folder of a sample follows from --subfolders: another value would not find what is stored.
-    const recorded = index.setting('subfolders') ?? (index.storedSizes() ? '0' : undefined);
+    const recorded = index.setting('subfolders') ?? (index.holdsSamples() ? '0' : undefined);
     if (recorded !== undefined && recorded !== String(subfolders)) {
       throw new UsageError(`${output} was written with --subfolders ${recorded}; this run asks for ${subfolders}: use the same value (or a new output folder)`);
     }
@@ -159,22 +159,40 @@ async function createSharedDirSink(context: SinkContext, shared: SharedOutput, l
 export function datasetFileWriter(index: SampleIndex, context: Pick<SinkContext, 'output' | 'datasetRoot' | 'sizeRule' | 'log' | 'keptColumns'>) {
   let last: Promise<void> = Promise.resolve();
   let running = false;
+  let warnedSmaller = 0;
 
   const metadataPath = join(context.output, METADATA_FILE);
   const write = async () => {
     running = true;
     try {
       if (index.metadataStale || !(await exists(metadataPath))) await index.refreshMetadata((samples) => writeMetadata(metadataPath, samples, context.keptColumns ?? []));
-      // The config is cheap, and a rerun may change what it says (--dataloader-root, --resize).
-      // SimpleTuner refuses a metadata file without rows, so there is no config to give it yet.
-      const stored = index.storedSizes();
-      if (stored) {
-        const config = simpleTunerConfig(context.datasetRoot, context.sizeRule, stored);
+      // The config follows from the settings alone, so a refresh rewrites the same bytes;
+      // a rerun may change what it says (--dataloader-root, --resize). SimpleTuner refuses
+      // a metadata file without rows, so there is no config to give it before one.
+      if (index.holdsSamples()) {
+        const config = simpleTunerConfig(context.datasetRoot, context.sizeRule);
         await writeFilesAtomically(context.output, [[DATALOADER_FILE, `${JSON.stringify(config, null, 2)}\n`]]);
+        warnAboutSmallerImages();
       }
     } finally {
       running = false;
     }
+  };
+
+  /**
+   * Images an earlier run stored with other size settings (a smaller --resolution, or
+   * --no-upscale) can be under this run's minimum_image_size: SimpleTuner would skip
+   * them. Said once per count, not at every refresh.
+   */
+  const warnAboutSmallerImages = () => {
+    const { side, area } = keptBySimpleTuner(context.sizeRule);
+    if (side <= 1 && area <= 1) return; // any image passes: no need to count
+    const smaller = index.countSmallerThan(side, area);
+    if (smaller === 0 || smaller === warnedSmaller) return;
+    warnedSmaller = smaller;
+    context.log(
+      `warning: ${smaller} stored image(s) are smaller than ${DATALOADER_FILE}'s minimum_image_size for this run's size settings (written by a run with other --resize/--resolution/--no-upscale?): SimpleTuner will skip them as too small; lower minimum_image_size in the config to train on them`,
+    );
   };
 
   return {

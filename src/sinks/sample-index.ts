@@ -137,12 +137,17 @@ export class SampleIndex {
     this.#write(() => this.#setMeta.run(`setting:${key}`, value));
   }
 
-  /** The smallest stored image (for the trainer's size settings); undefined when none is stored. */
-  storedSizes(): { minSide: number; minArea: number } | undefined {
+  /** Whether any sample is stored. */
+  holdsSamples(): boolean {
+    return this.#db.prepare('SELECT 1 FROM samples WHERE committed = 1 LIMIT 1').get() !== undefined;
+  }
+
+  /** How many stored images have a shorter side under `side` or an area under `area` (pixels). */
+  countSmallerThan(side: number, area: number): number {
     const row = this.#db
-      .prepare('SELECT min(min(width, height)) AS minSide, min(width * height) AS minArea FROM samples WHERE committed = 1')
-      .get() as { minSide: number | null; minArea: number | null };
-    return row.minSide === null || row.minArea === null ? undefined : { minSide: row.minSide, minArea: row.minArea };
+      .prepare('SELECT count(*) AS count FROM samples WHERE committed = 1 AND (min(width, height) < ? OR width * height < ?)')
+      .get(side, area) as { count: number };
+    return row.count;
   }
 
   has(id: string): boolean {

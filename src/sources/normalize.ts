@@ -45,8 +45,13 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
   if (source !== undefined) row.source = source;
   if (columns.hash !== undefined) {
     const expected = scalarText(record[columns.hash]);
-    // An empty cell asks for nothing; "sha256:" prefixes (as some manifests write) are dropped.
-    if (expected) row.expectedSha256 = expected.toLowerCase().replace(/^sha256:/, '');
+    // An empty cell asks for nothing; an "md5:" / "sha256:" prefix naming the algorithm
+    // (as some manifests write) is dropped. Another prefix stays, and will not match.
+    if (expected) {
+      const algorithm = columns.hashAlgorithm;
+      const hex = expected.toLowerCase();
+      row.expectedHash = { algorithm, hex: hex.startsWith(`${algorithm}:`) ? hex.slice(algorithm.length + 1) : hex };
+    }
   }
   const width = positiveNumber(record[columns.width]);
   const height = positiveNumber(record[columns.height]);

@@ -22,7 +22,7 @@ import { keptTypeOf, type KeptColumn } from './kept-columns.js';
 import { readNdjson, type NumberedRecord } from './ndjson.js';
 import { normalizeRecord } from './normalize.js';
 import { DEFAULT_MAX_ROW_BYTES } from './row-size.js';
-import { DEFAULT_COLUMNS, inferInputFormat, type ByteWindow, type ColumnNames, type InputOptions, type RowRange } from './options.js';
+import { DEFAULT_COLUMNS, columnNamesOf, inferInputFormat, type ByteWindow, type ColumnNames, type InputOptions, type RowRange } from './options.js';
 import { openParquet, type ParquetBytes } from './parquet.js';
 
 export interface RowSource {
@@ -133,7 +133,7 @@ async function openOneSource(input: InputOptions, setup: SourceSetup, naming: Ro
       checkColumns(parquet.columns, columns, input.path);
       naming.positional = !parquet.columns.includes(columns.id);
       const keptColumns = keptOf(parquet.columns, input.path).map((name) => ({ name, type: keptTypeOf(parquet.types.get(name)!) }));
-      const mapped = Object.values(columns).filter((name) => parquet.columns.includes(name));
+      const mapped = columnNamesOf(columns).filter((name) => parquet.columns.includes(name));
       const wanted = [...new Set([...mapped, ...keptColumns.map(({ name }) => name)])];
       const totalRows = rows ? Math.max(0, Math.min(rows.last, parquet.totalRows) - rows.first + 1) : parquet.totalRows;
       return source(toItems(parquet.batches(wanted, maxRowBytes, rows), columns, naming), keptColumns, totalRows);

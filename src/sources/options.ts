@@ -6,6 +6,7 @@ import { isAbsolute } from 'node:path';
 import type { Readable } from 'node:stream';
 import { globSync, isDynamicPattern } from 'tinyglobby';
 import { UsageError } from '../errors.js';
+import { HASH_ALGORITHMS, type HashAlgorithm } from '../types.js';
 import { integer, oneOf } from '../util/validate.js';
 import { inputName, withoutCompression } from './compression.js';
 import { DEFAULT_MAX_ROW_BYTES } from './row-size.js';
@@ -20,8 +21,19 @@ export interface ColumnNames {
   readonly fallbackCaption: string;
   readonly width: string;
   readonly height: string;
-  /** A column holding the sha256 the fetched bytes must have (`--verify-hash-column`); none by default. */
+  /** A column holding the hash the fetched bytes must have (`--verify-hash-column`); none by default. */
   readonly hash?: string;
+  /**
+   * Not a column: the algorithm of the `hash` column's values (`--hash`). It lives with the
+   * column names because they travel together, into each queue job too.
+   */
+  readonly hashAlgorithm: HashAlgorithm;
+}
+
+/** The names of the input's columns in `columns` (`hashAlgorithm` is not one). */
+export function columnNamesOf(columns: ColumnNames): string[] {
+  const { hashAlgorithm: _algorithm, ...names } = columns;
+  return Object.values(names).filter((name): name is string => name !== undefined);
 }
 
 /** Rows `first` to `last` of an input, 1-based and inclusive. */
@@ -70,6 +82,7 @@ export const DEFAULT_COLUMNS: ColumnNames = Object.freeze({
   fallbackCaption: 'tags',
   width: 'width',
   height: 'height',
+  hashAlgorithm: 'sha256',
 });
 
 /**
@@ -98,6 +111,7 @@ export function resolveInputOptions(given: Given = {}): InputOptions {
     if (given.rows !== undefined) throw new UsageError('--rows reads part of one input: give one --input with it');
   }
   const columns = Object.fromEntries(Object.entries(given.columns ?? {}).filter(([, name]) => name !== undefined));
+  if (columns.hashAlgorithm !== undefined) oneOf('--hash', columns.hashAlgorithm, HASH_ALGORITHMS);
   return {
     ...(path === undefined ? {} : { path }),
     ...(paths.length > 1 ? { paths } : {}),

@@ -4,6 +4,10 @@
 // copied from it; each step names where it comes from:
 // - factory.py `load_configuration` -> `json.load`, then `backend.get(...)` on each
 //   element: a list of dicts, not empty;
+// - factory.py `fill_variables_in_config_paths` (1194-1218, called at 1877) with
+//   configuration/template_vars.py (10-28): in every string of every dataset,
+//   `{model_family}`, `{output_dir}` and `{id}` (the dataset's own) are filled in,
+//   `{env:NAME}` from the environment ("" when unset), any other `{...}` left as is;
 // - factory.py `_prevalidate_backend_ids`: every dataset has a unique, non-empty `id`;
 //   `cache_dir_vae` unique and not any text-embeds `cache_dir`; one text-embeds default;
 // - factory.py (local backend): `instance_data_dir` given and existing;
@@ -31,17 +35,24 @@ const PILLOW_EXTENSIONS = new Set(['.apng', '.avif', '.bmp', '.gif', '.jfif', '.
 const SKIPPED_FOLDERS = new Set(['.Spotlight-V100', '.Trashes', '.fseventsd', '.TemporaryItems', '.zfs', '.ipynb_checkpoints']);
 
 /**
- * @param {string} configPath
- * @returns {Promise<{ id: string, samples: Map<string, { caption: string, width: number, height: number }>, skipped: Record<string, string[]> }>}
- *   what the image dataset trains on, by absolute file path, and the files it skips with why
+ * What SimpleTuner is given, as `--model_family` and `--output_dir`.
+ * @typedef {{ modelFamily?: string, outputDir?: string }} TrainerArgs
  */
-export async function loadLikeSimpleTuner(configPath) {
-  const config = JSON.parse(await readFile(configPath, 'utf8'));
-  if (!Array.isArray(config)) throw new Error(`${configPath}: the dataloader config must be a list of datasets, got ${typeof config}`);
-  if (config.length === 0) throw new Error('Must provide at least one data backend');
-  for (const backend of config) {
+
+/**
+ * The config's datasets as SimpleTuner reads them (placeholders filled in), checked as it
+ * checks them before it looks at any file: ids, the default text embeds, the caches.
+ * @param {string} configPath @param {TrainerArgs} [args]
+ * @returns {Promise<any[]>}
+ */
+export async function datasetsLikeSimpleTuner(configPath, { modelFamily = 'flux', outputDir = '/srv/simpletuner/output' } = {}) {
+  const raw = JSON.parse(await readFile(configPath, 'utf8'));
+  if (!Array.isArray(raw)) throw new Error(`${configPath}: the dataloader config must be a list of datasets, got ${typeof raw}`);
+  if (raw.length === 0) throw new Error('Must provide at least one data backend');
+  for (const backend of raw) {
     if (backend === null || typeof backend !== 'object' || Array.isArray(backend)) throw new Error(`each dataset must be a dict, got ${JSON.stringify(backend)}`);
   }
+  const config = raw.map((backend) => fillPlaceholders(backend, { model_family: modelFamily, output_dir: outputDir, id: String(backend.id ?? '') }));
   const ids = config.map((backend) => backend.id);
   if (ids.some((id) => typeof id !== 'string' || id === '')) throw new Error("Each dataset needs a unique 'id' field.");
   if (new Set(ids).size !== ids.length) throw new Error(`dataset ids are not unique: ${ids.join(', ')}`);
@@ -49,14 +60,29 @@ export async function loadLikeSimpleTuner(configPath) {
   const textEmbeds = config.filter((backend) => backend.dataset_type === 'text_embeds');
   if (textEmbeds.filter((backend) => backend.default === true).length !== 1) throw new Error('exactly one text embed backend must be marked as default');
   for (const backend of textEmbeds) if (!['local', 'memory'].includes(backend.type)) throw new Error(`text embeds ${backend.id}: type ${backend.type}`);
+  // factory.py:4128-4138, on the filled-in paths.
+  /** @type {string[]} */
+  const vaeCaches = [];
+  for (const backend of config.filter((each) => (each.dataset_type ?? 'image') === 'image')) {
+    const cache = backend.cache_dir_vae;
+    if (typeof cache !== 'string' || !isAbsolute(cache)) throw new Error(`cache_dir_vae ${cache} is not an absolute path`);
+    if (vaeCaches.includes(cache)) throw new Error(`VAE image embed cache directory ${cache} is the same as another VAE image embed cache directory.`);
+    if (textEmbeds.some((each) => each.cache_dir === cache)) throw new Error(`VAE image embed cache directory ${cache} is the same as the text embed cache directory.`);
+    vaeCaches.push(cache);
+  }
+  return config;
+}
+
+/**
+ * @param {string} configPath @param {TrainerArgs} [args]
+ * @returns {Promise<{ id: string, samples: Map<string, { caption: string, width: number, height: number }>, skipped: Record<string, string[]>, datasets: any[] }>}
+ *   what the image dataset trains on, by absolute file path, the files it skips with why,
+ *   and the datasets as SimpleTuner read them
+ */
+export async function loadLikeSimpleTuner(configPath, args) {
+  const config = await datasetsLikeSimpleTuner(configPath, args);
   const images = config.filter((backend) => (backend.dataset_type ?? 'image') === 'image');
   if (images.length !== 1) throw new Error(`expected one image dataset, got ${images.length}`);
-  const vaeCaches = images.map((backend) => backend.cache_dir_vae);
-  for (const cache of vaeCaches) {
-    if (typeof cache !== 'string' || !isAbsolute(cache)) throw new Error(`cache_dir_vae ${cache} is not an absolute path`);
-    if (textEmbeds.some((backend) => backend.cache_dir === cache)) throw new Error('VAE cache is the text embed cache');
-  }
-
   const [image] = images;
   if (image.type !== 'local') throw new Error(`image dataset type ${image.type}`);
   if (typeof image.instance_data_dir !== 'string' || !(await stat(image.instance_data_dir)).isDirectory()) {
@@ -74,9 +100,7 @@ export async function loadLikeSimpleTuner(configPath) {
   } else {
     throw new Error(`Unknown resolution type ${type}`);
   }
-  /** @type {number} the minimum as an area in pixels (area, pixel_area) */
-  const minimumArea = type === 'area' ? minimum * 1e6 : minimum * minimum;
-  if (type === 'pixel_area' && minimumArea / 1e6 > 5) throw new Error(`pixel_area minimum ${minimum} is over 5 megapixels`);
+  if (type === 'pixel_area' && (minimum * minimum) / 1e6 > 5) throw new Error(`pixel_area minimum ${minimum} is over 5 megapixels`);
 
   // configure_parquet_database + check_column_values
   const table = await readParquet(parquet.path);
@@ -122,9 +146,7 @@ export async function loadLikeSimpleTuner(configPath) {
     }
     const width = Number(widths[row]);
     const height = Number(heights[row]);
-    const bigEnough =
-      minimum === null || minimum === undefined ? true : type === 'pixel' ? minimum <= width && minimum <= height : minimumArea <= width * height;
-    if (!bigEnough) {
+    if (!meetsMinimum(type, minimum, width, height)) {
       skipped.too_small.push(path);
       continue;
     }
@@ -135,7 +157,37 @@ export async function loadLikeSimpleTuner(configPath) {
     }
     samples.set(path, { caption, width, height });
   }
-  return { id: image.id, samples, skipped };
+  return { id: image.id, samples, skipped, datasets: config };
+}
+
+/**
+ * template_vars.py `resolve_value_placeholders`: strings in lists and dicts, recursively.
+ * @param {unknown} value @param {Record<string, string>} variables @returns {any}
+ */
+function fillPlaceholders(value, variables) {
+  if (typeof value === 'string') {
+    return value.replace(/\{([^{}]+)\}/g, (whole, token) => {
+      if (token.startsWith('env:')) return process.env[token.slice(4)] ?? '';
+      return Object.hasOwn(variables, token) ? variables[token] : whole;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item) => fillPlaceholders(item, variables));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, fillPlaceholders(item, variables)]));
+  return value;
+}
+
+/**
+ * base.py `meets_resolution_requirements` with crop off, on the size the metadata gives:
+ * `pixel` needs both edges, `area` the megapixels (`minimum × 1e6 <= width × height`),
+ * and a `pixel_area` minimum is an edge SimpleTuner first turns into megapixels
+ * (`edge² / 1e6`, factory.py `_handle_resolution_conversion`). Unset or 0 filters nothing.
+ * @param {string} type @param {number | null | undefined} minimum @param {number} width @param {number} height
+ */
+export function meetsMinimum(type, minimum, width, height) {
+  if (!minimum) return true;
+  if (type === 'pixel') return minimum <= width && minimum <= height;
+  const megapixels = type === 'area' ? minimum : (minimum * minimum) / 1_000_000;
+  return megapixels * 1_000_000 <= width * height;
 }
 
 /** local.py list_files: a recursive walk, absolute paths, image extensions (any case). @param {string} root */
