@@ -128,7 +128,7 @@ describe('inputs behind redirects (nginx as the Hub and its CDN)', { skip: unles
   /** @param {number} first @param {number} last */
   const saved = (first, last) => rows.slice(first - 1, last).map((row, i) => [first + i, String(row.id), 'saved']);
 
-  it('a resolve URL that redirects to a signed CDN URL: Parquet is read by ranges from the CDN, resolved once', async () => {
+  it('a resolve URL that redirects to a signed CDN URL: Parquet is read by ranges from the CDN, resolved once', async (t) => {
     const hubBefore = (await logged('hub')).length;
     const cdnBefore = (await logged('cdn')).length;
     const input = `${hub}/datasets/${REPO}/resolve/main/photo-concept-bucket.parquet`;
@@ -137,6 +137,7 @@ describe('inputs behind redirects (nginx as the Hub and its CDN)', { skip: unles
     const ranges = (await logged('cdn')).slice(cdnBefore);
     assert.ok(ranges.length >= 3, ranges.join('\n'));
     assert.ok(ranges.every((line) => /^206 \/cdn\/main\/photo-concept-bucket\.parquet\?sig=[0-9a-f]{32}$/.test(line)), ranges.join('\n'));
+    t.diagnostic(`1 resolve, ${ranges.length} ranges from the CDN`);
   });
 
   it('hf://datasets/OWNER/NAME[@REVISION]/PATH reads the Hub resolve URL (HF_ENDPOINT); NDJSON and CSV stream from the CDN', async () => {
@@ -157,7 +158,7 @@ describe('inputs behind redirects (nginx as the Hub and its CDN)', { skip: unles
     assert.match(wrong.stderr, /^error: --input hf:\/\/models\/bghira\/x\/y\.parquet: only dataset repositories are read, not models; a Hub dataset file is hf:\/\/datasets\/OWNER\/NAME\/PATH/m);
   });
 
-  it('a signed URL that expires during the run: each range it refuses is asked again through the original URL, once', async () => {
+  it('a signed URL that expires during the run: each range it refuses is asked again through the original URL, once', async (t) => {
     const hubBefore = (await logged('hub')).length;
     const cdnBefore = (await logged('cdn')).length;
     assert.deepEqual(await run('expiring', ['--input', `${hub}/expiring/photo-concept-bucket.parquet`, '--rows', '401-430']), saved(401, 430));
@@ -169,6 +170,7 @@ describe('inputs behind redirects (nginx as the Hub and its CDN)', { skip: unles
     assert.ok(expired.length >= 2, cdn.join('\n'));
     assert.equal(resolves.length, 1 + expired.length, `${resolves.length} resolves for ${expired.length} expired URLs`);
     assert.equal(served.length, resolves.length, 'every fresh URL served its range');
+    t.diagnostic(`${resolves.length} resolves, ${expired.length} ranges refused by an expired URL, ${served.length} served`);
 
     // A stream (NDJSON, CSV) is one request: its URL expiring later does not matter.
     assert.deepEqual(await run('expiring-csv', ['--input', `${hub}/expiring/rows.csv`]), saved(1, 30));
