@@ -12,7 +12,7 @@ interface ReasonInfo {
 
 export const FAILURE_REASONS = {
   bad_row: { transient: false, meaning: 'no id or no url, invalid JSON, unparseable CSV record' },
-  bad_url: { transient: false, meaning: 'not http or https, or a redirect to one' },
+  bad_url: { transient: false, meaning: 'not http or https, or a redirect to one; a local path or file: URL without --allow-local-files' },
   unsafe_id: { transient: false, meaning: 'the id cannot be a file name' },
   no_caption: { transient: false, meaning: 'neither the caption nor the fallback caption has any text' },
   timeout_connect: { transient: true, meaning: 'the connection was not open in time' },
@@ -20,6 +20,7 @@ export const FAILURE_REASONS = {
   timeout_body: { transient: true, meaning: 'the body paused longer than --idle-timeout' },
   timeout_total: { transient: true, meaning: 'the attempt took longer than --timeout' },
   too_large: { transient: false, meaning: 'the body is over --max-bytes' },
+  file_unreadable: { transient: false, meaning: 'a local file (--allow-local-files) that cannot be read: missing, a folder, no permission' },
   truncated: { transient: true, meaning: 'the body ended before its Content-Length' },
   connection_error: { transient: true, meaning: 'refused, reset, DNS' },
   blocked_address: { transient: false, meaning: 'the URL or a redirect leads to an address the run refuses (link-local and cloud metadata, unspecified, multicast; loopback and private ones with --public-addresses-only); no connection made' },

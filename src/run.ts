@@ -81,7 +81,11 @@ function runSettings(options: Options): Record<string, unknown> {
 /** What opening the rows needs besides the input options. */
 export function sourceSetup(options: Options): SourceSetup {
   // Kept columns go beside the layout's own fields: they cannot take those names.
-  return { http: options.fetch, reservedColumns: options.layout === 'img2dataset' ? IMG2DATASET_RESERVED_COLUMNS : RESERVED_COLUMNS };
+  return {
+    http: options.fetch,
+    reservedColumns: options.layout === 'img2dataset' ? IMG2DATASET_RESERVED_COLUMNS : RESERVED_COLUMNS,
+    localFiles: options.fetch.allowLocalFiles,
+  };
 }
 
 async function runLocked(options: Options, source: RowSource, hooks: RunHooks): Promise<Summary> {

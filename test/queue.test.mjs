@@ -335,4 +335,50 @@ describe('workers on a queue', { skip: unlessMissing(HAVE_REDIS, 'redis-server (
       assert.deepEqual((await readMetadata(join(output, 'metadata.parquet'))).sort(), expected, `${format}: every row once, with its own caption`);
     }
   });
+
+  it('TSV and URL lists split into jobs too; workers with --sample keep exactly what a run with it keeps, and must agree on it', async () => {
+    const rows = Array.from({ length: 30 }, (_, i) => ({
+      id: String(7000 + i),
+      url: `${server.base}/img/tsv-${i}.png`,
+      // Tabs, quotes and line breaks inside quoted fields: TSV records spanning lines.
+      caption: i % 4 === 0 ? `tab\there, "quoted",\nthen a break ${i}` : `photo ${i}`,
+    }));
+    const cell = (/** @type {string} */ text) => (/[\t"\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
+    const tsv = join(work.path, 'split.tsv');
+    await writeFile(tsv, ['id\turl\tcogvlm_caption', ...rows.map((row) => [row.id, row.url, row.caption].map(cell).join('\t'))].join('\n') + '\n');
+    const tsvQueue = ['--redis', redis.url, '--queue', 'split-tsv-sample'];
+    const enqueued = await runCli(['enqueue', ...tsvQueue, '--input', tsv, '--rows-per-job', '7']);
+    assert.equal(enqueued.code, 0, enqueued.stderr);
+    assert.match(enqueued.stdout, /^5 jobs \(5 new\) of 30 rows/, 'the jobs hold every row: workers sample them');
+    const sampledOutput = join(work.path, 'split-tsv-sample');
+    const worker = startWorker([...tsvQueue, '--output', sampledOutput, '--resolution', '32', '--sample', '0.5', '--seed', '3', '--exit-when-drained', '--log-every', '0']);
+    assert.equal((await worker.exited).code, 0);
+    const otherSeed = await runCli(['worker', ...tsvQueue, '--output', sampledOutput, '--resolution', '32', '--sample', '0.5', '--seed', '4', '--max-jobs', '1']);
+    assert.equal(otherSeed.code, 2);
+    assert.match(otherSeed.stderr, /writes its dataset with sample \{"fraction":0\.5,"seed":3\} \(this worker: \{"fraction":0\.5,"seed":4\}\)/);
+    assert.equal((await runCli(['finalize', ...tsvQueue, '--output', sampledOutput])).code, 0);
+    const single = join(work.path, 'tsv-sample-run');
+    assert.equal((await runCli(['--input', tsv, '--output', single, '--resolution', '32', '--sample', '0.5', '--seed', '3', '--quiet'])).code, 0);
+    const fromWorkers = (await readMetadata(join(sampledOutput, 'metadata.parquet'))).sort();
+    assert.ok(fromWorkers.length > 5 && fromWorkers.length < 25, `${fromWorkers.length} of 30 rows kept`);
+    assert.deepEqual(fromWorkers, (await readMetadata(join(single, 'metadata.parquet'))).sort());
+    const byId = new Map(rows.map((row) => [`${row.id}.png`, row.caption.replace(/\s*\n\s*/g, ' ')]));
+    for (const [name, caption] of fromWorkers) assert.equal(caption, byId.get(name), name);
+
+    // A URL list: jobs by lines, comments and blank lines counted; ids are line numbers.
+    const txt = join(work.path, 'split.txt');
+    const lines = ['# image URLs', ...rows.flatMap((row, i) => (i % 10 === 9 ? [row.url, ''] : [row.url]))];
+    await writeFile(txt, `${lines.join('\n')}\n`);
+    const txtQueue = ['--redis', redis.url, '--queue', 'split-txt'];
+    const txtEnqueued = await runCli(['enqueue', ...txtQueue, '--input', txt, '--rows-per-job', '10']);
+    assert.equal(txtEnqueued.code, 0, txtEnqueued.stderr);
+    assert.match(txtEnqueued.stdout, /^4 jobs \(4 new\) of 34 rows/);
+    const results = join(work.path, 'split-txt.ndjson');
+    const txtWorker = startWorker([...txtQueue, '--output', join(work.path, 'split-txt'), '--resolution', '32', '--exit-when-drained', '--log-every', '0', '--results', results]);
+    assert.equal((await txtWorker.exited).code, 0);
+    // Without --missing-captions keep, a URL list's rows fail no_caption (each once, by its line).
+    const urlLines = lines.flatMap((line, i) => (line.startsWith('http') ? [i + 1] : []));
+    const outcomes = (await readResults(results)).map((result) => [result.index, result.id, result.reason]).sort((a, b) => a[0] - b[0]);
+    assert.deepEqual(outcomes, urlLines.map((line) => [line, String(line), 'no_caption']));
+  });
 });

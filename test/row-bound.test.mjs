@@ -153,21 +153,25 @@ describe('lines and records under the bound', () => {
     assert.deepEqual(await read(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')])), plain);
   });
 
-  it('readCsv with a bound reads every record csv-parse reads alone, numbered alike, and fails exactly the long ones (seeded)', async () => {
-    // Records of every shape csv-parse has to decide about: quoted fields with commas, line
-    // breaks and escaped quotes, stray quotes, NUL, CR, LF and CRLF files, a last record
-    // without a line break. The bounds are small (readCsv takes any) so that many records pass them.
-    const shapes = ['"', ',', '\n', '\r', '\r\n', 'x', '\0', 'é', '""', '"q"', 'abc'];
+  it('readCsv with a bound reads every record csv-parse reads alone, numbered alike, and fails exactly the long ones, CSV and TSV (seeded)', async () => {
+    // Records of every shape csv-parse has to decide about: quoted fields with commas, tabs,
+    // line breaks and escaped quotes, stray quotes, NUL, CR, LF and CRLF files, a last record
+    // without a line break; every other round with tabs between fields (TSV). The bounds are
+    // small (readCsv takes any) so that many records pass them.
+    const shapes = ['"', ',', '\t', '\n', '\r', '\r\n', 'x', '\0', 'é', '""', '"q"', 'abc'];
     const seed = 20_240_917;
     const next = random(seed);
     let cuts = 0;
+    let tsvCuts = 0;
     for (let round = 0; round < 150; round++) {
+      const delimiter = round % 2 === 0 ? ',' : '\t';
+      const d = delimiter;
       const newline = ['\n', '\r\n', '\r'][Math.floor(next() * 3)];
-      const parts = [`a,b,c${newline}`];
+      const parts = [`a${d}b${d}c${newline}`];
       for (let record = 0, count = 5 + Math.floor(next() * 25); record < count; record++) {
         const shape = next();
-        if (shape < 0.45) parts.push(`${record},u,"cap ${'w'.repeat(Math.floor(next() * 120))}"${newline}`);
-        else if (shape < 0.6) parts.push(`${record},u,${'z'.repeat(Math.floor(next() * 120))}${newline}`);
+        if (shape < 0.45) parts.push(`${record}${d}u${d}"cap ${'w'.repeat(Math.floor(next() * 120))}"${newline}`);
+        else if (shape < 0.6) parts.push(`${record}${d}u${d}${'z'.repeat(Math.floor(next() * 120))}${newline}`);
         else {
           let text = '';
           for (let i = Math.floor(next() * 40); i > 0; i--) text += shapes[Math.floor(next() * shapes.length)];
@@ -176,13 +180,13 @@ describe('lines and records under the bound', () => {
       }
       const bytes = Buffer.from(parts.join(''));
       const bound = 16 + Math.floor(next() * 150);
-      const label = `seed ${seed}, round ${round}, bound ${bound}: ${JSON.stringify(bytes.toString()).slice(0, 300)}`;
+      const label = `seed ${seed}, round ${round}, ${d === ',' ? 'CSV' : 'TSV'}, bound ${bound}: ${JSON.stringify(bytes.toString()).slice(0, 300)}`;
       // The reference: csv-parse alone, which gives each good record's raw text (its length).
       const lengths = [];
-      const reference = Readable.from([bytes]).pipe(parse({ bom: true, skip_empty_lines: true, skip_records_with_error: true, columns: true, raw: true }));
+      const reference = Readable.from([bytes]).pipe(parse({ bom: true, skip_empty_lines: true, skip_records_with_error: true, delimiter, columns: true, raw: true }));
       for await (const { raw } of reference) lengths.push(Buffer.byteLength(raw));
-      const all = await collect(readCsv(pieces(bytes, next, 64), () => {}, 2 ** 31 - 1));
-      const bounded = await collect(readCsv(pieces(bytes, next, 64), () => {}, bound));
+      const all = await collect(readCsv(pieces(bytes, next, 64), () => {}, 2 ** 31 - 1, 1, delimiter));
+      const bounded = await collect(readCsv(pieces(bytes, next, 64), () => {}, bound, 1, delimiter));
       assert.deepEqual(bounded.map(indexOf), all.map(indexOf), `the same records, numbered alike (${label})`);
       const good = all.filter((entry) => !('kind' in entry));
       assert.equal(good.length, lengths.length, label);
@@ -196,12 +200,13 @@ describe('lines and records under the bound', () => {
           assert.match(other.detail, /longer than --max-row-bytes/, label);
           assert.ok(length > bound, `record ${entry.index} of ${length} bytes is cut (${label})`);
           cuts++;
+          if (d === '\t') tsvCuts++;
         } else {
           assert.deepEqual(other.record, entry.record, label);
           assert.ok(length <= bound + 1, `record ${entry.index} of ${length} bytes is read (${label})`);
         }
       });
     }
-    assert.ok(cuts > 200, `records were cut (${cuts})`);
+    assert.ok(cuts > 200 && tsvCuts > 100, `records were cut (${cuts}, ${tsvCuts} of them in TSV)`);
   });
 });

@@ -17,7 +17,7 @@ import type { Options } from '../options.js';
 import { LAYOUTS } from '../sinks/options.js';
 import { INPUT_FORMATS } from '../sources/options.js';
 import { HASH_ALGORITHMS } from '../types.js';
-import { byteSize, choice, decimal, integer, list, positiveDecimal, rowRange, seconds, several, text, type ValueKind } from './values.js';
+import { byteSize, choice, decimal, fraction, integer, list, positiveDecimal, rowRange, seconds, several, text, type ValueKind } from './values.js';
 
 export type CommandName = 'run' | 'worker' | 'enqueue' | 'finalize' | 'status' | 'report';
 
@@ -73,10 +73,15 @@ export const FLAGS = {
   // Input
   input: flag({
     short: 'i', kind: several('file|url'), to: 'input.paths', commands: INPUT, required: ['enqueue'], section: 'Input', common: true, defaultText: 'standard input',
-    help: 'rows to read: .parquet, .csv or NDJSON (also .gz, .zst), files, globs (quoted: "shards/*.parquet") or http(s) URLs, read one after another',
-    helpFor: { enqueue: 'rows to split into jobs: .parquet, .csv or NDJSON, a path every worker can read or an http(s) URL' },
+    help: 'rows to read: .parquet, .csv, .tsv, .txt (a URL a line) or NDJSON (also .gz, .zst), files, globs (quoted: "shards/*.parquet"), http(s) URLs or hf://datasets/OWNER/NAME/PATH, read one after another',
+    helpFor: { enqueue: 'rows to split into jobs: .parquet, .csv, .tsv, .txt or NDJSON, a path every worker can read, an http(s) URL or hf://datasets/OWNER/NAME/PATH' },
   }),
-  rows: flag({ kind: rowRange, to: 'input.rows', commands: ['run'], section: 'Input', common: true, defaultText: 'all', help: 'read only these rows, 1-based and inclusive (NDJSON lines, CSV records, Parquet rows), e.g. 1001-2000 or 1001-' }),
+  rows: flag({ kind: rowRange, to: 'input.rows', commands: ['run'], section: 'Input', common: true, defaultText: 'all', help: 'read only these rows, 1-based and inclusive (NDJSON and .txt lines, CSV and TSV records, Parquet rows), e.g. 1001-2000 or 1001-' }),
+  sample: flag({
+    kind: fraction, to: 'input.sample.fraction', commands: RUN, section: 'Input', defaultText: 'every row',
+    help: 'keep this share of the rows, e.g. 0.01: the same rows on every run and worker, chosen by a hash of the id and --seed; the others are left out of the run (not counted)',
+  }),
+  seed: flag({ kind: integer, to: 'input.sample.seed', commands: RUN, section: 'Input', defaultText: '0', help: 'which rows --sample keeps: another seed, another draw' }),
   inputFormat: flag({ kind: choice(INPUT_FORMATS, 'format'), to: 'input.format', commands: INPUT, section: 'Input', defaultText: 'from the file name, else ndjson', help: 'input format' }),
   idColumn: flag({ kind: text('name'), to: 'input.columns.id', commands: INPUT, section: 'Input', help: "column holding the sample id; a CSV or Parquet input without it takes row positions as ids ('' does so for NDJSON)" }),
   urlColumn: flag({ kind: text('name'), to: 'input.columns.url', commands: INPUT, section: 'Input', help: 'column holding the image URL' }),
@@ -115,6 +120,10 @@ export const FLAGS = {
   proxy: flag({ kind: text('url'), to: 'fetch.proxy', commands: RUN, section: 'Fetching', defaultText: 'HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY, when set', help: 'fetch images (and an --input URL) through this HTTP proxy' }),
   insecure: flag({ to: 'fetch.insecure', commands: RUN, section: 'Fetching', help: 'accept any TLS certificate (hosts with broken chains); anyone on the path could then change the images' }),
   http2: flag({ to: 'fetch.http2', commands: RUN, section: 'Fetching', help: 'offer HTTP/2 to HTTPS hosts (HTTP/1.1 keep-alive is the default: faster, see docs/reference.md)' }),
+  allowLocalFiles: flag({
+    to: 'fetch.allowLocalFiles', commands: RUN, section: 'Fetching',
+    help: "read image URLs that are local paths or file:// URLs from this machine's disk (a relative path from the input file's folder); without it they fail bad_url, so a dataset from the internet cannot read your files",
+  }),
   publicAddressesOnly: flag({
     to: 'fetch.publicAddressesOnly', commands: RUN, section: 'Fetching',
     help: 'also refuse image URLs and redirects that lead to loopback, private (10/8, 172.16/12, 192.168/16), CGNAT or unique-local addresses, for a cloud machine fetching a dataset from the internet; link-local (cloud metadata), unspecified and multicast addresses are always refused (blocked_address)',

@@ -27,7 +27,8 @@ export async function enqueueCommand(argv: readonly string[]): Promise<number> {
     const { input, fetch } = resolveOptions({ ...(options as Draft), output: '.' });
     const { enqueue } = await import('../queue/enqueue.js');
     const queue = flags.queue!;
-    const outcome = await enqueue({ redisUrl: flags.redis!, queue, input: inputs[0]!, format: input.format, columns: input.columns, rowsPerJob, http: fetch });
+    // The input as resolved: an hf:// input is the Hub's resolve URL from here on.
+    const outcome = await enqueue({ redisUrl: flags.redis!, queue, input: input.path ?? inputs[0]!, format: input.format, columns: input.columns, rowsPerJob, http: fetch });
     process.stdout.write(`${outcome.jobs} jobs (${outcome.added} new) of ${outcome.rows} rows in queue ${queue}\n`);
     return EXIT_OK;
   });

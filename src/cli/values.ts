@@ -52,6 +52,17 @@ function numberKind(positive: boolean): ValueKind<number> {
   };
 }
 
+/** A share of something: above 0 and at most 1 (`--sample 0.01`). */
+export const fraction: ValueKind<number> = {
+  placeholder: 'fraction',
+  parse(text) {
+    const number = Number(text);
+    if (text.trim() === '' || !Number.isFinite(number) || number <= 0 || number > 1) throw new InvalidArgumentError('expected a fraction above 0 and at most 1, e.g. 0.01 for 1%');
+    return number;
+  },
+  show: String,
+};
+
 /** `1001-2000`, `1001-` (to the end) or `-2000` (from the start). */
 export const rowRange: ValueKind<{ first: number; last: number }> = {
   placeholder: 'first-last',

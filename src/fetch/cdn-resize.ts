@@ -27,7 +27,8 @@ export function createRequestPlanner(hosts: readonly string[], resolution: numbe
   if (hosts.length === 0) return (row) => ({ url: row.url });
   const hostSet = new Set(hosts);
   return (row) => {
-    if (!row.width || !row.height) return { url: row.url };
+    // A local file (--allow-local-files) has no CDN to ask.
+    if (!row.width || !row.height || !/^https?:/i.test(row.url)) return { url: row.url };
     const url = new URL(row.url);
     if (!hostSet.has(url.hostname.toLowerCase())) return { url: row.url };
     const original = { width: row.width, height: row.height };

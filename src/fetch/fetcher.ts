@@ -6,6 +6,9 @@
  * passed since its first attempt. Permanent failures (404, 410, 403, not an image, too
  * large, opted out) are not tried again. Every attempt passes the host's gate (per-host limit, rate,
  * pause after 429). One keep-alive Agent serves every request of the run.
+ *
+ * A URL that names a file of this machine is read from disk instead (local-file.ts), only
+ * with `--allow-local-files`: one place, so the stages do not know the difference.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FetchOptions } from './options.js';
@@ -13,6 +16,7 @@ import { errorMessage } from '../errors.js';
 import type { FailureReason, HashAlgorithm } from '../types.js';
 import { HostGate, type HostStatus, type Permit, type RequestOutcome } from './host-gate.js';
 import { createAgent, fetchOnce } from './http.js';
+import { isLocalPath, readLocalFile } from './local-file.js';
 
 export type FetchResult =
   | {
@@ -61,6 +65,12 @@ export function createFetcher(options: FetchOptions, shared?: SharedHostLimits):
   const gate = new HostGate({ maxPerHost: options.perHostConcurrency, ratePerSecond: options.ratePerSecond });
   return {
     async fetch(url, abandon, digest) {
+      if (isLocalPath(url)) {
+        if (abandon?.aborted) return { ok: false, reason: 'interrupted', detail: 'abandoned at shutdown', attempts: 0, bytesFetched: 0 };
+        const read = await readLocalFile(url, options.allowLocalFiles, options.maxBytes);
+        // Without the flag nothing was tried.
+        return { ...read, attempts: options.allowLocalFiles ? 1 : 0 };
+      }
       const host = new URL(url).host;
       const startedAt = Date.now();
       let bytesFetched = 0;

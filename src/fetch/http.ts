@@ -26,7 +26,7 @@ import { agentToken, robotsDenial } from './robots.js';
 import { describeHead, sniffImage, SNIFF_BYTES } from './sniff.js';
 
 export const MAX_REDIRECTS = 5;
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 export type AttemptResult =
   | {

@@ -40,6 +40,12 @@ export interface FetchOptions extends ConnectionOptions {
    * too, not only link-local (cloud metadata), unspecified and multicast ones.
    */
   readonly publicAddressesOnly: boolean;
+  /**
+   * `--allow-local-files`: read rows whose URL is a local path or a `file:` URL from disk
+   * (local-file.ts); without it they fail `bad_url`, as a dataset from the internet must
+   * not read this machine's files.
+   */
+  readonly allowLocalFiles: boolean;
 }
 
 /**
@@ -76,6 +82,7 @@ export function resolveFetchOptions(given: Partial<FetchOptions> = {}): FetchOpt
     insecure: value.insecure,
     http2: value.http2,
     publicAddressesOnly: value.publicAddressesOnly,
+    allowLocalFiles: value.allowLocalFiles,
   };
 }
 
@@ -98,6 +105,7 @@ export const FETCH_DEFAULTS: Readonly<Omit<FetchOptions, 'proxy'>> = Object.free
   insecure: false,
   http2: false,
   publicAddressesOnly: false,
+  allowLocalFiles: false,
 });
 
 function proxyUrl(value: string): string {

@@ -4,12 +4,13 @@
  *
  * - **Parquet**: windows inside row groups, `rowsPerJob` rows at most. A worker reads the
  *   footer and the pages holding its window (locally or over HTTP ranges), as `--rows` does.
- * - **NDJSON and CSV**: `enqueue` reads the file once and notes the byte offset of every
- *   job's first and last record; a worker reads exactly those bytes (CSV: the header line
- *   too). Row ranges alone would make every worker read the file from the start up to its
- *   rows: over all jobs, about jobs/2 times the whole file. Byte offsets from one read are
- *   exact because records are found by the same parsers the workers use (line breaks for
- *   NDJSON, csv-parse for CSV, whose quoted captions may hold line breaks).
+ * - **NDJSON, URL lists, CSV and TSV**: `enqueue` reads the file once and notes the byte
+ *   offset of every job's first and last record; a worker reads exactly those bytes (CSV
+ *   and TSV: the header line too). Row ranges alone would make every worker read the file
+ *   from the start up to its rows: over all jobs, about jobs/2 times the whole file. Byte
+ *   offsets from one read are exact because records are found by the same parsers the
+ *   workers use (line breaks for NDJSON and URL lists, csv-parse with the same delimiter
+ *   for CSV and TSV, whose quoted captions may hold line breaks).
  */
 import { createReadStream, openAsBlob } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -17,7 +18,8 @@ import { parse } from 'csv-parse';
 import type { ByteWindow, ColumnNames, InputFormat, InputOptions, RowRange } from '../sources/options.js';
 import { checkColumns } from '../sources/open.js';
 import { HttpRangeFile, createInputAgent, isUrl, openHttpText, type HttpInputOptions } from '../sources/http-input.js';
-import { CSV_PARSING } from '../sources/csv.js';
+import { DELIMITERS, csvParsing } from '../sources/csv.js';
+import type { CsvDelimiter } from '../sources/csv-bound.js';
 import { compressionOf } from '../sources/compression.js';
 import { UsageError } from '../errors.js';
 import { openParquet } from '../sources/parquet.js';
@@ -71,7 +73,8 @@ export async function* planJobs(input: string, format: InputFormat, columns: Col
       throw new UsageError(`${input} is compressed: a job's byte window cannot point into it; decompress it first (or convert it to Parquet) for enqueue`);
     }
     const stream = agent ? await openHttpText(input, agent, http) : createReadStream(input, { highWaterMark: 1 << 20 });
-    const windows = format === 'csv' ? csvWindows(stream, rowsPerJob, (header) => checkColumns(header, columns, input)) : ndjsonWindows(stream, rowsPerJob);
+    const checkHeader = (header: readonly string[]) => checkColumns(header, columns, input);
+    const windows = format === 'csv' || format === 'tsv' ? csvWindows(stream, rowsPerJob, DELIMITERS[format], checkHeader) : lineWindows(stream, rowsPerJob);
     for await (const { rows, window } of windows) yield { ...base, rows, window };
   } finally {
     await agent?.close();
@@ -83,8 +86,8 @@ interface Window {
   readonly window: ByteWindow;
 }
 
-/** NDJSON: every `rowsPerJob` lines (the line numbers `--rows` counts). */
-async function* ndjsonWindows(stream: Readable, rowsPerJob: number): AsyncGenerator<Window> {
+/** NDJSON and URL lists: every `rowsPerJob` lines (the line numbers `--rows` counts). */
+async function* lineWindows(stream: Readable, rowsPerJob: number): AsyncGenerator<Window> {
   let position = 0; // bytes read so far
   let lineStart = 0; // where the current line starts
   let line = 0; // lines ended so far
@@ -111,15 +114,15 @@ interface RecordEnd {
   readonly bytes: number;
 }
 
-/** CSV: every `rowsPerJob` records, numbered as the reader numbers them (bad records count). */
-async function* csvWindows(stream: Readable, rowsPerJob: number, checkHeader: (header: readonly string[]) => void): AsyncGenerator<Window> {
+/** CSV and TSV: every `rowsPerJob` records, numbered as the reader numbers them (bad records count). */
+async function* csvWindows(stream: Readable, rowsPerJob: number, delimiter: CsvDelimiter, checkHeader: (header: readonly string[]) => void): AsyncGenerator<Window> {
   let headerBytes = 0;
   let size = 0;
   let skipped = 0;
   stream.on('data', (chunk: Buffer) => void (size += chunk.length));
   const parser = stream.pipe(
     parse({
-      ...CSV_PARSING,
+      ...csvParsing(delimiter),
       columns: (header: string[]) => {
         checkHeader(header);
         headerBytes = parser.info.bytes;

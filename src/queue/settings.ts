@@ -8,6 +8,7 @@ import { UsageError } from '../errors.js';
 import type { ResizeMode } from '../image/size-rule.js';
 import type { Options } from '../options.js';
 import type { Layout } from '../sinks/contract.js';
+import type { Sample } from '../sources/options.js';
 import type { QueueKeys } from './connection.js';
 
 export interface OutputSettings {
@@ -27,12 +28,14 @@ export interface OutputSettings {
   readonly keepColumns: readonly string[] | 'all' | null;
   /** `--layout`: the shards' keys and fields. */
   readonly layout: Layout;
+  /** `--sample` and `--seed`: which rows are in the dataset at all. */
+  readonly sample: Sample | null;
 }
 
 export function outputSettings(options: Options): OutputSettings {
   if (typeof options.sink !== 'string') throw new UsageError('a queue worker needs a sink given by name or module path');
   const { format, resize, resolution, megapixels, round, upscale } = options.image;
-  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard, dedupeUrls: options.resume.dedupeUrls, subfolders: options.subfolders, keepColumns: options.input.keep ?? null, layout: options.layout };
+  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard, dedupeUrls: options.resume.dedupeUrls, subfolders: options.subfolders, keepColumns: options.input.keep ?? null, layout: options.layout, sample: options.input.sample ?? null };
 }
 
 /** Records `settings` for the queue, or checks them against what the first worker recorded. */
@@ -43,7 +46,7 @@ export async function agreeOnSettings(redis: Redis, keys: QueueKeys, queue: stri
   const differing = recorded ? (Object.keys(settings) as Array<keyof OutputSettings>).filter((key) => !same(key)) : [];
   if (recorded && differing.length > 0) {
     const what = differing.map((key) => `${key} ${JSON.stringify(recorded[key])} (this worker: ${JSON.stringify(settings[key])})`);
-    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale, --samples-per-shard, --dedupe, --subfolders, --keep-columns and --layout`);
+    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale, --samples-per-shard, --dedupe, --subfolders, --keep-columns, --layout, --sample and --seed`);
   }
 }
 

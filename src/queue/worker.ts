@@ -110,7 +110,9 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
       current = name;
       await heartbeat().catch(() => {}); // status shows the job in hand at once
       const startedAt = Date.now();
-      const jobOptions: Options = { ...options, input: { ...jobInput(job.data), maxRowBytes: options.input.maxRowBytes, ...(options.input.keep ? { keep: options.input.keep } : {}) } };
+      // The job says which rows; the worker's own flags how to read them (the same on every worker, see settings.ts).
+      const { maxRowBytes, keep, sample } = options.input;
+      const jobOptions: Options = { ...options, input: { ...jobInput(job.data), maxRowBytes, ...(keep ? { keep } : {}), ...(sample ? { sample } : {}) } };
       let source;
       try {
         source = await openRowSource(jobOptions.input, sourceSetup(options));

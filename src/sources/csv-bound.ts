@@ -9,7 +9,8 @@
  *
  * - The bytes are passed on as they come (no copy, no record held), while a small state
  *   machine follows them the way csv-parse reads them with our options (quoted fields,
- *   `""` escapes, a quote that closes only before a comma or a line break, the record
+ *   `""` escapes, a quote that closes only before a delimiter (a comma, or a tab for TSV)
+ *   or a line break, the record
  *   delimiter csv-parse settles on at the first line break) just closely enough to know
  *   where each record ends and whether csv-parse is inside quotes.
  * - When a record passes the bound, the rest of it is dropped up to its end, and csv-parse
@@ -27,7 +28,6 @@ import { StringDecoder } from 'node:string_decoder';
 import { sizeText } from './row-size.js';
 
 const QUOTE = 0x22;
-const COMMA = 0x2c;
 const CR = 0x0d;
 const LF = 0x0a;
 const NUL = 0x00;
@@ -55,6 +55,9 @@ type Mode =
 
 type RecordDelimiter = 'lf' | 'crlf' | 'cr';
 
+/** What separates fields: `,` in CSV, a tab in TSV. */
+export type CsvDelimiter = ',' | '\t';
+
 /** A record dropped for its length. */
 export interface CutRecord {
   /** Its length in bytes, without the record delimiter (complete once its end is read). */
@@ -73,15 +76,18 @@ export interface CsvRecordBound {
   cutOf(error: unknown): CutRecord | undefined;
 }
 
-/** A record bound for one input (its mark and its cuts are its own). */
-export function csvRecordBound(maxBytes: number): CsvRecordBound {
+/**
+ * A record bound for one input (its mark and its cuts are its own).
+ * @param delimiter between fields, as csv-parse is given it
+ */
+export function csvRecordBound(maxBytes: number, delimiter: CsvDelimiter = ','): CsvRecordBound {
   // Unique, and plain text that csv-parse puts into its error message as it is; each cut
   // adds its number.
   const mark = `row-too-long-${randomUUID()}`;
   const markOf = new RegExp(`${mark}-(\\d+)`);
   const cuts = new Map<number, CutRecord>();
   let count = 0;
-  const scanner = createScanner(maxBytes, mark, (cut) => {
+  const scanner = createScanner(maxBytes, delimiter.charCodeAt(0), mark, (cut) => {
     cuts.set(++count, cut);
     return count;
   });
@@ -135,8 +141,11 @@ interface Scanner {
   scan(chunk: Buffer, atEnd: boolean): Buffer[];
 }
 
-/** @param onCut numbers a cut for its mark */
-function createScanner(maxBytes: number, mark: string, onCut: (cut: CutRecord) => number): Scanner {
+/**
+ * @param separator the byte between fields (a comma, or a tab)
+ * @param onCut numbers a cut for its mark
+ */
+function createScanner(maxBytes: number, separator: number, mark: string, onCut: (cut: CutRecord) => number): Scanner {
   let mode: Mode = 'fieldStart';
   let delimiter: RecordDelimiter | undefined;
   /** Bytes of the current record so far, without its delimiter. */
@@ -174,7 +183,7 @@ function createScanner(maxBytes: number, mark: string, onCut: (cut: CutRecord) =
         pass(clean);
         cut = { bytes: recordBytes, lineBreaks: 0 };
         const id = onCut(cut);
-        out.push(Buffer.from(`${cleanMode === 'quoted' ? '"' : ''},${mark}-${id}"`));
+        out.push(Buffer.from(`${cleanMode === 'quoted' ? '"' : ''}${String.fromCharCode(separator)}${mark}-${id}"`));
       };
       /** A place where csv-parse needs no look-ahead. */
       const settle = (at: number): void => {
@@ -209,7 +218,7 @@ function createScanner(maxBytes: number, mark: string, onCut: (cut: CutRecord) =
           return;
         }
         recordBytes++;
-        if (byte === COMMA) mode = 'fieldStart';
+        if (byte === separator) mode = 'fieldStart';
         else if (byte === QUOTE && mode === 'fieldStart') mode = 'quoted';
         else mode = 'unquoted';
         settle(at + 1);
@@ -223,7 +232,7 @@ function createScanner(maxBytes: number, mark: string, onCut: (cut: CutRecord) =
           case 'unquoted': {
             // Plain text up to the next byte that means something, counted at once.
             let end = i;
-            while (end < data.length && !isSpecial(data[end]!)) end++;
+            while (end < data.length && !isSpecial(data[end]!, separator)) end++;
             if (end === i) {
               outside(byte, i);
               i++;
@@ -274,7 +283,7 @@ function createScanner(maxBytes: number, mark: string, onCut: (cut: CutRecord) =
               recordBytes += 2;
               mode = 'quoted';
               settle(++i);
-            } else if (closesQuote(byte, delimiter)) {
+            } else if (closesQuote(byte, separator, delimiter)) {
               recordBytes++;
               mode = 'unquoted';
               settle(i);
@@ -348,14 +357,14 @@ function createScanner(maxBytes: number, mark: string, onCut: (cut: CutRecord) =
 }
 
 /** Bytes that mean something outside quotes. */
-function isSpecial(byte: number): boolean {
-  return byte === COMMA || byte === QUOTE || byte === CR || byte === LF;
+function isSpecial(byte: number, separator: number): boolean {
+  return byte === separator || byte === QUOTE || byte === CR || byte === LF;
 }
 
 /** Whether csv-parse takes a quote inside quotes followed by `next` as the closing one. */
-function closesQuote(next: number, delimiter: RecordDelimiter | undefined): boolean {
+function closesQuote(next: number, separator: number, delimiter: RecordDelimiter | undefined): boolean {
   // NUL counts as "nothing follows" in csv-parse (`!nextChr`).
-  if (next === COMMA || next === NUL) return true;
+  if (next === separator || next === NUL) return true;
   if (next === LF) return delimiter === undefined || delimiter === 'lf';
   if (next === CR) return delimiter === undefined || delimiter === 'cr';
   return false;

@@ -1,22 +1,28 @@
 /**
  * CSV rows with a header line, parsed by csv-parse (quoted fields may hold commas,
- * quotes and newlines, as captions do). A record that cannot be parsed (wrong number
+ * quotes and newlines, as captions do); TSV is the same with tabs between fields (quoted
+ * as CSV is, as pandas reads it with `sep="\t"`). A record that cannot be parsed (wrong number
  * of fields, a stray quote) or is longer than `--max-row-bytes` (cut before csv-parse
  * holds it, see csv-bound.ts) becomes one `bad_row` failure naming its record and line.
  */
 import { Readable } from 'node:stream';
 import { parse, type CsvError, type Parser } from 'csv-parse';
 import { failed, type Failed } from '../types.js';
-import { csvRecordBound, type CutRecord } from './csv-bound.js';
+import { csvRecordBound, type CsvDelimiter, type CutRecord } from './csv-bound.js';
 import type { NumberedRecord } from './ndjson.js';
 import type { RawRecord } from './normalize.js';
 import { sizeText, tooLongText } from './row-size.js';
+
+/** The field delimiter of each delimited format. */
+export const DELIMITERS: { readonly csv: CsvDelimiter; readonly tsv: CsvDelimiter } = { csv: ',', tsv: '\t' };
 
 /**
  * How CSV is parsed, here and where `enqueue` finds record boundaries: the two must agree
  * on what a record is, or a job's byte window would not hold its rows.
  */
-export const CSV_PARSING = { bom: true, skip_empty_lines: true, skip_records_with_error: true } as const;
+export function csvParsing(delimiter: CsvDelimiter): { bom: true; skip_empty_lines: true; skip_records_with_error: true; delimiter: CsvDelimiter } {
+  return { bom: true, skip_empty_lines: true, skip_records_with_error: true, delimiter } as const;
+}
 
 /** The longest part of csv-parse's message kept: it quotes the whole field for a stray quote. */
 const MESSAGE_CHARS = 200;
@@ -33,14 +39,16 @@ interface Skip {
  * @param maxRowBytes the longest record read; a longer one fails as `bad_row`
  * @param firstRecord the number of the first record after the header (a queue job reads
  * the header and then a window of the file)
+ * @param delimiter between fields: `,` (CSV) or a tab (TSV)
  */
 export async function* readCsv(
   input: Readable,
   checkHeader: (columns: readonly string[]) => void,
   maxRowBytes: number,
   firstRecord = 1,
+  delimiter: CsvDelimiter = ',',
 ): AsyncGenerator<NumberedRecord | Failed> {
-  const bound = csvRecordBound(maxRowBytes);
+  const bound = csvRecordBound(maxRowBytes, delimiter);
   const bytes = Readable.from(bound.bytes(input), { objectMode: false });
   // Both callbacks run in parse order, so a record's number counts the bad records
   // before it even when good records are still buffered downstream.
@@ -51,7 +59,7 @@ export async function* readCsv(
   const cutsSeen: CutRecord[] = [];
   const parser: Parser = bytes.pipe(
     parse({
-      ...CSV_PARSING,
+      ...csvParsing(delimiter),
       columns: (header: string[]) => {
         checkHeader(header);
         return header;

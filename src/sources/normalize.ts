@@ -6,6 +6,7 @@
 import type { ColumnNames } from './options.js';
 import { failed, type Failed, type Row, type RowRef } from '../types.js';
 import { unsafeIdReason } from '../util/safe-id.js';
+import { isLocalPath } from '../fetch/local-file.js';
 
 export type RawRecord = Record<string, unknown>;
 
@@ -67,12 +68,17 @@ function refOf(index: number, id: string | undefined, url: string | undefined, s
 
 const PLAIN_HTTP_URL = /^https?:\/\/(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*(?::[0-9]{1,4})?(?:[/?#][\x21-\x7e]*)?$/i;
 
-/** Only http and https are fetched; anything else is refused per row. */
+/**
+ * Only http and https are fetched, and local paths and `file:` URLs read, which the
+ * fetcher does only with --allow-local-files (fetch/local-file.ts); anything else is
+ * refused per row.
+ */
 export function checkUrl(url: string): string | undefined {
   // The common case, decided without the URL parser (567k calls add up): a host name
   // whose last label starts with a letter (so never a malformed IPv4 address), a port
   // below 10000, then printable ASCII. Every URL this matches is one the parser accepts.
   if (PLAIN_HTTP_URL.test(url)) return undefined;
+  if (isLocalPath(url)) return undefined;
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -1,7 +1,8 @@
 /**
- * Opens the row source: NDJSON, CSV or Parquet in, one `row` item (or a `failed` item for
- * a broken row) out per input row. Problems with the input as a whole (no such file, a
- * missing column) are found here, before the pipeline starts, as `UsageError`s.
+ * Opens the row source: NDJSON, CSV, TSV, a URL list or Parquet in, one `row` item (or a
+ * `failed` item for a broken row) out per input row, less the rows `--sample` leaves out.
+ * Problems with the input as a whole (no such file, a missing column) are found here,
+ * before the pipeline starts, as `UsageError`s.
  *
  * A source holds what it opened (an HTTP connection pool, a Parquet reader, a file
  * stream) until its rows end or `close()` is called, whichever comes first: a run that
@@ -9,21 +10,24 @@
  */
 import { createReadStream, openAsBlob } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { UsageError, errorMessage } from '../errors.js';
 import type { Failed, Item } from '../types.js';
 import { Holdings } from '../util/holdings.js';
 import { compressionOf, withoutCompression } from './compression.js';
-import { readCsv } from './csv.js';
+import { DELIMITERS, readCsv } from './csv.js';
 import { decompressed } from './decompress.js';
 import { HttpInputError, HttpRangeFile, createInputAgent, isUrl, openHttpText, type HttpInputOptions } from './http-input.js';
 import { keptTypeOf, type KeptColumn } from './kept-columns.js';
 import { readNdjson, type NumberedRecord } from './ndjson.js';
 import { normalizeRecord } from './normalize.js';
 import { DEFAULT_MAX_ROW_BYTES } from './row-size.js';
-import { DEFAULT_COLUMNS, columnNamesOf, inferInputFormat, type ByteWindow, type ColumnNames, type InputOptions, type RowRange } from './options.js';
+import { DEFAULT_COLUMNS, columnNamesOf, inferInputFormat, type ByteWindow, type ColumnNames, type InputFormat, type InputOptions, type RowRange } from './options.js';
 import { openParquet, type ParquetBytes } from './parquet.js';
+import { sampled } from './sample.js';
+import { readUrlList } from './url-list.js';
+import { isRelativePath } from '../fetch/local-file.js';
 
 export interface RowSource {
   readonly items: AsyncIterable<Item>;
@@ -47,11 +51,30 @@ export interface SourceSetup {
   readonly http: HttpInputOptions;
   /** Column names the output's metadata has already: `--keep-columns` may not name them. */
   readonly reservedColumns: ReadonlySet<string>;
+  /**
+   * Rows may name files of this machine (`--allow-local-files`): a relative path is made
+   * absolute against the folder of the input file it is in (stdin, a URL: the working
+   * directory), so that a list and its images can move together, and every queue worker
+   * reads the same files whatever folder it runs in.
+   */
+  readonly localFiles?: boolean;
 }
 
 export async function openRowSource(input: InputOptions, setup: SourceSetup): Promise<RowSource> {
-  if (input.paths && input.paths.length > 1) return openManySources(input, input.paths, setup);
-  return openOneSource(input, setup, { idPrefix: '' });
+  const source =
+    input.paths && input.paths.length > 1
+      ? await openManySources(input, input.paths, setup)
+      : await openOneSource(input, setup, { idPrefix: '', ...localBase(input.path, setup) });
+  if (!input.sample) return source;
+  // Applied to the rows as named (ids from several files carry their file's name), before
+  // the resume stage; how many rows it keeps is known only as they come: no total.
+  return { items: sampled(source.items, input.sample), keptColumns: source.keptColumns, readError: source.readError, close: () => source.close() };
+}
+
+/** The folder relative local paths in `path`'s rows are read from, with --allow-local-files. */
+function localBase(path: string | undefined, setup: SourceSetup): { localBase?: string } {
+  if (!setup.localFiles) return {};
+  return { localBase: path === undefined || isUrl(path) ? process.cwd() : dirname(resolve(path)) };
 }
 
 /**
@@ -63,6 +86,8 @@ interface RowNaming {
   readonly source?: string;
   readonly idPrefix: string;
   positional?: boolean;
+  /** Where relative local paths lead (see `SourceSetup.localFiles`); they are left as they are without it. */
+  readonly localBase?: string;
 }
 
 /**
@@ -74,7 +99,8 @@ async function openManySources(input: InputOptions, paths: readonly string[], se
   const clash = stems.find((stem, i) => stems.indexOf(stem) !== i);
   if (clash !== undefined) throw new UsageError(`two inputs are both called ${clash}: ids from row positions would not be unique; rename one`);
   for (const path of paths) if (!isUrl(path)) await assertReadable(path);
-  const one = (i: number) => openOneSource({ ...input, path: paths[i]!, paths: undefined, format: inferInputFormat(paths[i]!, input.format) }, setup, { source: paths[i]!, idPrefix: `${stems[i]}-` });
+  const one = (i: number) =>
+    openOneSource({ ...input, path: paths[i]!, paths: undefined, format: inferInputFormat(paths[i]!, input.format) }, setup, { source: paths[i]!, idPrefix: `${stems[i]}-`, ...localBase(paths[i], setup) });
   let current = await one(0);
   const keptColumns = current.keptColumns;
   let closed = false;
@@ -139,9 +165,12 @@ async function openOneSource(input: InputOptions, setup: SourceSetup, naming: Ro
       return source(toItems(parquet.batches(wanted, maxRowBytes, rows), columns, naming), keptColumns, totalRows);
     }
     const name = input.path ?? 'standard input';
+    const format = input.format;
+    if (format === 'txt' && input.keep !== undefined) throw new UsageError(`${name} is a list of URLs: it has no columns for --keep-columns to keep`);
     // Text columns are known only as rows come: kept columns are named, and checked in the CSV header.
-    const keptColumns = keptOf(undefined, name).map((column) => ({ name: column, type: input.format === 'csv' ? ('utf8' as const) : ('json' as const) }));
-    naming.positional = columns.id === '';
+    const keptColumns = keptOf(undefined, name).map((column) => ({ name: column, type: format === 'ndjson' ? ('json' as const) : ('utf8' as const) }));
+    // A URL list's ids are its line numbers.
+    naming.positional = columns.id === '' || format === 'txt';
     const checkHeader = (header: readonly string[]) => {
       checkColumns(header, columns, name);
       naming.positional = !header.includes(columns.id);
@@ -151,18 +180,39 @@ async function openOneSource(input: InputOptions, setup: SourceSetup, naming: Ro
       if (input.path === undefined || !rows) throw new UsageError('a byte window of the input needs its file or URL and its rows');
       // Exactly the window's rows: numbered from its first, nothing to skip.
       const stream = await readWindow(agent && url ? await HttpRangeFile.open(url, agent, http) : await openAsBlob(input.path), input.window);
-      const records = input.format === 'csv' ? readCsv(stream, checkHeader, maxRowBytes, rows.first) : readNdjson(stream, maxRowBytes, rows.first);
-      return source(toItems(records, columns, naming), keptColumns, rows.last - rows.first + 1);
+      return source(toItems(readText(format, stream, { checkHeader, maxRowBytes, urlColumn: columns.url }, rows.first), columns, naming), keptColumns, rows.last - rows.first + 1);
     }
     const raw = held.hold(agent && url ? await openHttpText(url, agent, http) : openText(input), (stream) => stream.destroy());
     const compression = input.path === undefined ? undefined : compressionOf(input.path);
     const stream = compression ? decompressed(raw, compression) : raw;
-    const records = input.format === 'csv' ? readCsv(stream, checkHeader, maxRowBytes) : readNdjson(stream, maxRowBytes);
+    const records = readText(format, stream, { checkHeader, maxRowBytes, urlColumn: columns.url });
     return source(toItems(withinRows(records, rows), columns, naming), keptColumns);
   } catch (error) {
     await held.releaseAll();
     if (error instanceof HttpInputError) throw new UsageError(error.message);
     throw error;
+  }
+}
+
+/** How a text format's records are read. */
+interface TextReading {
+  readonly checkHeader: (header: readonly string[]) => void;
+  readonly maxRowBytes: number;
+  /** The column a URL list's URL goes in. */
+  readonly urlColumn: string;
+}
+
+/** The numbered records of a text input; `first` is the number of its first one (a queue job's window). */
+function readText(format: Exclude<InputFormat, 'parquet'>, stream: Readable, reading: TextReading, first = 1): AsyncIterable<Entry> {
+  const { checkHeader, maxRowBytes, urlColumn } = reading;
+  switch (format) {
+    case 'csv':
+    case 'tsv':
+      return readCsv(stream, checkHeader, maxRowBytes, first, DELIMITERS[format]);
+    case 'txt':
+      return readUrlList(stream, urlColumn, maxRowBytes, first);
+    case 'ndjson':
+      return readNdjson(stream, maxRowBytes, first);
   }
 }
 
@@ -252,7 +302,9 @@ async function* toItems(records: AsyncIterable<Entry | readonly Entry[]>, column
 function toItem(entry: Entry, columns: ColumnNames, naming: RowNaming): Item {
   if ('kind' in entry) return naming.source === undefined ? entry : { ...entry, row: { ...entry.row, source: naming.source } };
   const row = normalizeRecord(entry.record, entry.index, columns, naming.positional ? `${naming.idPrefix}${entry.index}` : undefined, naming.source);
-  return 'kind' in row ? row : { kind: 'row', row };
+  if ('kind' in row) return row;
+  if (naming.localBase !== undefined && isRelativePath(row.url)) return { kind: 'row', row: { ...row, url: resolve(naming.localBase, row.url) } };
+  return { kind: 'row', row };
 }
 
 /**

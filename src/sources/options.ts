@@ -9,10 +9,12 @@ import { UsageError } from '../errors.js';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../types.js';
 import { integer, oneOf } from '../util/validate.js';
 import { inputName, withoutCompression } from './compression.js';
+import { hubResolveUrl, isHubUri } from './hub-uri.js';
 import { DEFAULT_MAX_ROW_BYTES } from './row-size.js';
 
-export type InputFormat = 'ndjson' | 'csv' | 'parquet';
-export const INPUT_FORMATS: readonly InputFormat[] = ['ndjson', 'csv', 'parquet'];
+/** `txt`: a list of image URLs, one a line; `tsv`: CSV with tabs. */
+export type InputFormat = 'ndjson' | 'csv' | 'tsv' | 'txt' | 'parquet';
+export const INPUT_FORMATS: readonly InputFormat[] = ['ndjson', 'csv', 'tsv', 'txt', 'parquet'];
 
 export interface ColumnNames {
   readonly id: string;
@@ -49,6 +51,16 @@ export interface ByteWindow {
   readonly headerBytes?: number;
 }
 
+/**
+ * `--sample FRACTION --seed N`: the rows kept, chosen by a hash of each row's id and the
+ * seed (sample.ts), so every run and every queue worker keeps the same ones.
+ */
+export interface Sample {
+  /** The share of rows kept, in (0, 1]. */
+  readonly fraction: number;
+  readonly seed: number;
+}
+
 export interface InputOptions {
   /** A file to read; when absent, rows come from `stream` (the CLI passes stdin). */
   readonly path?: string;
@@ -72,6 +84,8 @@ export interface InputOptions {
    * `resolveInputOptions` always sets it (DEFAULT_MAX_ROW_BYTES); a job's input (queue) may not.
    */
   readonly maxRowBytes?: number;
+  /** `--sample`: only the rows it keeps go on; the others are left out of the run altogether. */
+  readonly sample?: Sample;
 }
 
 /** The dataset's own column names (SimpleTuner's Parquet settings name the same). */
@@ -95,10 +109,12 @@ export function inferInputFormat(path: string | undefined, given?: InputFormat):
   const lower = withoutCompression(inputName(path)).toLowerCase();
   if (lower.endsWith('.parquet')) return 'parquet';
   if (lower.endsWith('.csv')) return 'csv';
+  if (lower.endsWith('.tsv')) return 'tsv';
+  if (lower.endsWith('.txt')) return 'txt';
   return 'ndjson';
 }
 
-type Given = { readonly [K in keyof InputOptions]?: K extends 'columns' ? Partial<ColumnNames> : InputOptions[K] };
+type Given = { readonly [K in keyof InputOptions]?: K extends 'columns' ? Partial<ColumnNames> : K extends 'sample' ? Partial<Sample> : InputOptions[K] };
 
 export function resolveInputOptions(given: Given = {}): InputOptions {
   const paths = expandInputs(given.paths ?? (given.path === undefined ? [] : [given.path]));
@@ -122,16 +138,32 @@ export function resolveInputOptions(given: Given = {}): InputOptions {
     ...(given.window === undefined ? {} : { window: given.window }),
     ...(given.keep === undefined ? {} : { keep: given.keep === 'all' ? 'all' : [...given.keep] }),
     maxRowBytes: integer('--max-row-bytes', given.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES, 1024, 2 ** 31 - 1),
+    ...sampleOf(given.sample),
   };
+}
+
+/** `--sample` and `--seed`, checked; a fraction of 1 keeps every row, so it asks for nothing. */
+function sampleOf(given: Partial<Sample> | undefined): { sample?: Sample } {
+  if (given === undefined) return {};
+  const { fraction, seed = 0 } = given;
+  if (fraction === undefined) throw new UsageError('--seed chooses which rows --sample keeps: give --sample FRACTION too');
+  if (!(fraction > 0 && fraction <= 1)) throw new UsageError(`--sample must be a fraction above 0 and at most 1, e.g. 0.01 for 1% of the rows, got ${fraction}`);
+  const checkedSeed = integer('--seed', seed, 0, Number.MAX_SAFE_INTEGER);
+  return fraction === 1 ? {} : { sample: { fraction, seed: checkedSeed } };
 }
 
 /**
  * Input paths with globs expanded (`shards/*.parquet`, quoted so that the shell leaves it
- * to us), in name order; a pattern that matches nothing is an error. URLs are left alone.
+ * to us), in name order; a pattern that matches nothing is an error. URLs are left alone,
+ * and `hf://datasets/...` becomes the Hub's resolve URL (hub-uri.ts).
  */
 function expandInputs(patterns: readonly string[]): string[] {
   const paths: string[] = [];
   for (const pattern of patterns) {
+    if (isHubUri(pattern)) {
+      paths.push(hubResolveUrl(pattern));
+      continue;
+    }
     if (/^https?:\/\//i.test(pattern) || !isDynamicPattern(pattern)) {
       paths.push(pattern);
       continue;

@@ -120,8 +120,9 @@ function startReader(bytes: ParquetBytes): Reader {
     // Waiting for nothing, the worker must not keep the process alive (a run that ends early never frees it).
     worker.unref();
   });
-  // A wasm trap in the worker (parquet-wasm panicked on damaged data).
-  worker.on('error', (error) => fail(new Error(`the Parquet reader crashed on damaged data (wasm: ${errorMessage(error)})`)));
+  // A wasm trap in the worker: parquet-wasm panicked on damaged data, or on a byte range it
+  // was refused (a URL that stopped answering), which is then the error to tell.
+  worker.on('error', (error) => fail(unreadable instanceof Error ? unreadable : new Error(`the Parquet reader crashed on damaged data (wasm: ${errorMessage(error)})`)));
   worker.on('exit', (code) => fail(new Error(`the Parquet reader stopped (exit code ${code})`)));
   return {
     send: (message) => worker.postMessage(message),
