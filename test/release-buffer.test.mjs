@@ -16,7 +16,7 @@ const optionsFor = (...flags) => resolveOptions(pipelineOptionsFrom([...flags, '
 
 /** Runs one fetched item through the image stage. */
 async function encode(body, options) {
-  const row = { index: 0, id: 'aqua', url: 'http://127.0.0.1/aqua.jpg', caption: 'a photo', columns: {} };
+  const row = { index: 0, id: 'aqua', url: 'http://127.0.0.1/aqua.jpg', caption: 'a photo', captionSource: /** @type {const} */ ('caption'), columns: {} };
   /** @type {import('../dist/types.js').Item} */
   const fetched = { kind: 'fetched', row, body, originalSha256: 'not checked here', attempts: 1, bytesFetched: body.length };
   async function* one() {

@@ -24,7 +24,7 @@ import chain from 'stream-chain';
 import fixUtf8Stream from 'stream-chain/utils/fixUtf8Stream.js';
 import lines from 'stream-chain/utils/lines.js';
 import { TryLater, UsageError } from '../errors.js';
-import { METADATA_PARTS_DIR, datasetFileWriter } from '../sinks/dir.js';
+import { METADATA_PARTS_DIR, datasetFileWriter, uncaptionedNote } from '../sinks/dir.js';
 import { DirLayout, sampleFolders } from '../sinks/dir-layout.js';
 import type { KeptColumn } from '../sources/kept-columns.js';
 import { SampleIndex, type IndexedSample } from '../sinks/sample-index.js';
@@ -116,7 +116,8 @@ async function mergeMetadata(setup: FinalizeSetup, settings: OutputSettings, sta
     await flush();
     const removed = await removeUnrecorded(setup.output, state);
     const sizeRule = { resize: settings.resize, resolution: settings.resolution, megapixels: settings.megapixels, round: settings.round, upscale: settings.upscale };
-    await datasetFileWriter(index, { output: setup.output, datasetRoot: setup.datasetRoot, sizeRule, log: setup.log, keptColumns }).refresh();
+    const { uncaptioned } = await datasetFileWriter(index, { output: setup.output, datasetRoot: setup.datasetRoot, sizeRule, log: setup.log, keptColumns }).refresh();
+    if (uncaptioned > 0) setup.log(uncaptionedNote(uncaptioned));
     return { samples: SampleIndex.coverage(scratch, 'dir')?.stored ?? 0, removed };
   } finally {
     index.close();
@@ -133,7 +134,7 @@ function parseLine(line: string): IndexedSample | undefined {
   }
 }
 
-/** The files a dir sink writes per sample: its caption and its image. */
+/** The files a dir sink writes per sample: its caption (when it has one) and its image. */
 const SAMPLE_FILE = /^(?!\.)(.+)\.(txt|png|jpg|webp|gif|tif|avif|heif)$/;
 
 /**

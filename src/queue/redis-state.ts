@@ -14,14 +14,19 @@
 import type { Redis } from 'ioredis';
 import { isTransient, type FailureReason } from '../reasons.js';
 import type { SharedShardLedger } from '../sinks/contract.js';
-import type { ResumeState, SampleState } from '../state/store.js';
+import type { DedupeKey } from '../state/options.js';
+import type { ResumeState, SampleState, SavedSample } from '../state/store.js';
 import type { QueueKeys } from './connection.js';
 
-/** KEYS: samples, counts, urls. ARGV: id, run, url ('' when URLs are not kept). */
+/**
+ * KEYS: samples, counts, urls, contents. ARGV: id, run, url, sha256 of the fetched bytes
+ * (each '' when not kept). The first id saved from a URL or with some bytes keeps it.
+ */
 const RECORD_SAVED = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], 'S|' .. ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[1]) end
+if ARGV[4] ~= '' then redis.call('HSETNX', KEYS[4], ARGV[4], ARGV[1]) end
 if not old then
   redis.call('HINCRBY', KEYS[2], 'saved', 1)
 elseif string.sub(old, 1, 1) == 'F' then
@@ -65,7 +70,7 @@ redis.call('HSET', KEYS[2], ARGV[1], done + 1)
 return done + 1`;
 
 interface Scripts {
-  pcpRecordSaved(samples: string, counts: string, urls: string, id: string, run: number, url: string): Promise<number>;
+  pcpRecordSaved(samples: string, counts: string, urls: string, contents: string, id: string, run: number, url: string, sha256: string): Promise<number>;
   pcpRecordFailed(samples: string, counts: string, id: string, reason: string, transient: number, run: number): Promise<number>;
   pcpCompleteShard(stored: string, shards: string, job: string, shard: number, ...ids: string[]): Promise<number>;
 }
@@ -81,11 +86,17 @@ export class RedisState implements ResumeState, SharedShardLedger {
   readonly #redis: Redis & Scripts;
   readonly #keys: QueueKeys;
   readonly #keepUrls: boolean;
+  readonly #keepContents: boolean;
 
-  /** @param options.keepUrls record each saved sample's URL (`--dedupe url`; about 100 bytes a sample more) */
-  constructor(redis: Redis, keys: QueueKeys, options: { keepUrls?: boolean } = {}) {
-    this.#keepUrls = options.keepUrls ?? false;
-    redis.defineCommand('pcpRecordSaved', { numberOfKeys: 3, lua: RECORD_SAVED });
+  /**
+   * @param options.dedupe what to record of each saved sample for `--dedupe`: its URL
+   * (about 100 bytes a sample more), the sha256 of its fetched bytes (about 140). Every
+   * worker of a queue keeps the same (settings.ts), or one would miss what another saved.
+   */
+  constructor(redis: Redis, keys: QueueKeys, options: { dedupe?: readonly DedupeKey[] } = {}) {
+    this.#keepUrls = options.dedupe?.includes('url') ?? false;
+    this.#keepContents = options.dedupe?.includes('content') ?? false;
+    redis.defineCommand('pcpRecordSaved', { numberOfKeys: 4, lua: RECORD_SAVED });
     redis.defineCommand('pcpRecordFailed', { numberOfKeys: 2, lua: RECORD_FAILED });
     redis.defineCommand('pcpCompleteShard', { numberOfKeys: 2, lua: COMPLETE_SHARD });
     this.#redis = redis as Redis & Scripts;
@@ -102,12 +113,17 @@ export class RedisState implements ResumeState, SharedShardLedger {
     return value === null ? undefined : parseState(value);
   }
 
-  async recordSaved(id: string, run: number, _size: unknown, url: string): Promise<void> {
-    await this.#redis.pcpRecordSaved(this.#keys.samples, this.#keys.counts, this.#keys.urls, id, run, this.#keepUrls ? url : '');
+  async recordSaved(id: string, run: number, sample: SavedSample): Promise<void> {
+    const { samples, counts, urls, contents } = this.#keys;
+    await this.#redis.pcpRecordSaved(samples, counts, urls, contents, id, run, this.#keepUrls ? sample.url : '', this.#keepContents ? sample.originalSha256 : '');
   }
 
   async savedUnder(url: string): Promise<string | undefined> {
     return (await this.#redis.hget(this.#keys.urls, url)) ?? undefined;
+  }
+
+  async savedWithContent(sha256: string): Promise<string | undefined> {
+    return (await this.#redis.hget(this.#keys.contents, sha256)) ?? undefined;
   }
 
   async recordFailed(id: string, run: number, reason: FailureReason): Promise<void> {

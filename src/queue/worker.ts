@@ -91,7 +91,7 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
       throw new SinkError(`cannot create output folder ${options.output}: ${errorMessage(error)}`);
     }
     for (const note of connectionNotes(options.fetch)) log(note);
-    const state = new RedisState(redis, keys, { keepUrls: options.resume.dedupeUrls });
+    const state = new RedisState(redis, keys, { dedupe: options.resume.dedupe });
     const limits = createSharedHostLimits(redis, keys, options.fetch);
     const fetcher = held.hold(createFetcher(options.fetch, limits), (each) => each.close());
     const stopAll = new AbortController();
@@ -110,7 +110,10 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
       current = name;
       await heartbeat().catch(() => {}); // status shows the job in hand at once
       const startedAt = Date.now();
-      const jobOptions: Options = { ...options, input: { ...jobInput(job.data), ...(options.input.keep ? { keep: options.input.keep } : {}) } };
+      const jobOptions: Options = {
+        ...options,
+        input: { ...jobInput(job.data), ...(options.input.keep ? { keep: options.input.keep } : {}), missingCaptions: options.input.missingCaptions },
+      };
       let source;
       try {
         source = await openRowSource(jobOptions.input, sourceSetup(options));

@@ -1,7 +1,7 @@
 /**
  * The `webdataset` sink: tar shards `{shard:05d}.tar` of `--samples-per-shard` samples,
- * each sample as `{key}.{ext}`, `{key}.txt` (caption) and `{key}.json` (the row's columns
- * with the stored size and hash), written with tar-stream. The key is the id; WebDataset
+ * each sample as `{key}.{ext}`, `{key}.txt` (caption, when it has one) and `{key}.json`
+ * (the row's columns with the stored size and hash), written with tar-stream. The key is the id; WebDataset
  * splits a member name at its first dot, so an id with a dot is refused for that sample.
  */
 import { createWriteStream } from 'node:fs';
@@ -51,11 +51,12 @@ const tarShards: ShardFormat = {
       async append(sample, described) {
         if (sample.id.includes('.')) throw new SampleRefused(`id ${JSON.stringify(sample.id)} has a dot: WebDataset keys cannot`);
         const json = Buffer.from(`${JSON.stringify({ ...sample.row, ...described, shard: undefined, extra: undefined })}\n`);
-        const caption = Buffer.from(sample.caption);
+        // A sample without a caption (--missing-captions keep) has no .txt member; its .json says caption null.
+        const caption = sample.caption === null ? undefined : Buffer.from(sample.caption);
         await entry(`${sample.id}.${sample.extension}`, sample.image);
-        await entry(`${sample.id}.txt`, caption);
+        if (caption) await entry(`${sample.id}.txt`, caption);
         await entry(`${sample.id}.json`, json);
-        return sample.image.length + caption.length + json.length;
+        return sample.image.length + (caption?.length ?? 0) + json.length;
       },
       async finish() {
         if (failure) throw failure;

@@ -12,6 +12,13 @@ import { inputName, withoutCompression } from './compression.js';
 export type InputFormat = 'ndjson' | 'csv' | 'parquet';
 export const INPUT_FORMATS: readonly InputFormat[] = ['ndjson', 'csv', 'parquet'];
 
+/**
+ * What becomes of a row with no caption text (neither column): `fail` it as `no_caption`
+ * before any request, or `keep` it and store its image without a caption.
+ */
+export type MissingCaptions = 'fail' | 'keep';
+export const MISSING_CAPTIONS: readonly MissingCaptions[] = ['fail', 'keep'];
+
 export interface ColumnNames {
   readonly id: string;
   readonly url: string;
@@ -53,6 +60,8 @@ export interface InputOptions {
   readonly window?: ByteWindow;
   /** `--keep-columns`: input columns carried into the metadata, or every column. */
   readonly keep?: readonly string[] | 'all';
+  /** `--missing-captions`: fail a row without a caption, or keep it uncaptioned. */
+  readonly missingCaptions: MissingCaptions;
 }
 
 /** The dataset's own column names (SimpleTuner's Parquet settings name the same). */
@@ -85,6 +94,8 @@ export function resolveInputOptions(given: Given = {}): InputOptions {
   const path = paths.length === 1 ? paths[0] : undefined;
   const format = inferInputFormat(paths[0], given.format);
   oneOf('--input-format', format, INPUT_FORMATS);
+  const missingCaptions = given.missingCaptions ?? 'fail';
+  oneOf('--missing-captions', missingCaptions, MISSING_CAPTIONS);
   if (paths.length > 1) {
     const formats = new Set(paths.map((each) => inferInputFormat(each, given.format)));
     if (formats.size > 1) throw new UsageError(`the inputs are of different formats (${[...formats].join(', ')}): give files of one format, or --input-format`);
@@ -100,6 +111,7 @@ export function resolveInputOptions(given: Given = {}): InputOptions {
     ...(given.rows === undefined ? {} : { rows: rowRange(given.rows) }),
     ...(given.window === undefined ? {} : { window: given.window }),
     ...(given.keep === undefined ? {} : { keep: given.keep === 'all' ? 'all' : [...given.keep] }),
+    missingCaptions,
   };
 }
 

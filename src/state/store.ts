@@ -53,11 +53,24 @@ export interface StateSummary {
  */
 export interface ResumeState {
   get(id: string): SampleState | undefined | Promise<SampleState | undefined>;
-  recordSaved(id: string, run: number, size: { width: number; height: number; bytes: number }, url: string): void | Promise<void>;
+  recordSaved(id: string, run: number, sample: SavedSample): void | Promise<void>;
   /** A failure never overwrites a saved sample. */
   recordFailed(id: string, run: number, reason: FailureReason): void | Promise<void>;
   /** The id a sample from this URL was saved under, if any (`--dedupe url`). */
   savedUnder(url: string): string | undefined | Promise<string | undefined>;
+  /** The id a sample whose fetched bytes had this sha256 was saved under, if any (`--dedupe content`). */
+  savedWithContent(sha256: string): string | undefined | Promise<string | undefined>;
+}
+
+/** What the state keeps of a saved sample. */
+export interface SavedSample {
+  readonly width: number;
+  readonly height: number;
+  /** Bytes the sink wrote. */
+  readonly bytes: number;
+  readonly url: string;
+  /** sha256 of the fetched bytes. */
+  readonly originalSha256: string;
 }
 
 export class StateStore implements ResumeState {
@@ -67,7 +80,9 @@ export class StateStore implements ResumeState {
   readonly #failed: Statement<[{ id: string; reason: string; transient: number; run: number }]>;
   readonly #savedUrl: Statement<[{ url: string; id: string }]>;
   readonly #urlOwner: Statement<[string], { id: string }>;
-  readonly #recordSaved: (id: string, run: number, size: { width: number; height: number; bytes: number }, url: string) => void;
+  /** Prepared when first used: `status` opens a state read-only, maybe one from before the table existed. */
+  #contents: { readonly save: Statement<[{ sha256: string; id: string }]>; readonly owner: Statement<[string], { id: string }> } | undefined;
+  readonly #recordSaved: (id: string, run: number, sample: SavedSample) => void;
 
   private constructor(db: DatabaseHandle) {
     this.#db = db;
@@ -88,9 +103,10 @@ export class StateStore implements ResumeState {
     );
     this.#savedUrl = db.prepare('INSERT OR IGNORE INTO urls (url, id) VALUES (@url, @id)');
     this.#urlOwner = db.prepare('SELECT id FROM urls WHERE url = ?');
-    this.#recordSaved = db.transaction((id: string, run: number, size: { width: number; height: number; bytes: number }, url: string) => {
-      this.#saved.run({ id, run, ...size });
-      this.#savedUrl.run({ url, id });
+    this.#recordSaved = db.transaction((id: string, run: number, sample: SavedSample) => {
+      this.#saved.run({ id, run, width: sample.width, height: sample.height, bytes: sample.bytes });
+      this.#savedUrl.run({ url: sample.url, id });
+      this.#contentStatements().save.run({ sha256: sample.originalSha256, id });
     });
   }
 
@@ -110,6 +126,7 @@ export class StateStore implements ResumeState {
           updated_at TEXT NOT NULL
         ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS urls (url TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS contents (sha256 TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS runs (
           run INTEGER PRIMARY KEY AUTOINCREMENT,
           pid INTEGER NOT NULL,
@@ -148,13 +165,28 @@ export class StateStore implements ResumeState {
     };
   }
 
-  /** The sample and its URL in one transaction: the URL's first saved id keeps it. */
-  recordSaved(id: string, run: number, size: { width: number; height: number; bytes: number }, url: string): void {
-    this.#write(() => this.#recordSaved(id, run, size, url));
+  /**
+   * The sample, its URL and its content's hash in one transaction: the first id saved
+   * from a URL, or with some bytes, keeps it. Kept whether or not this run dedupes, so a
+   * later `--dedupe` run knows what earlier runs saved.
+   */
+  recordSaved(id: string, run: number, sample: SavedSample): void {
+    this.#write(() => this.#recordSaved(id, run, sample));
   }
 
   savedUnder(url: string): string | undefined {
     return this.#urlOwner.get(url)?.id;
+  }
+
+  savedWithContent(sha256: string): string | undefined {
+    return this.#contentStatements().owner.get(sha256)?.id;
+  }
+
+  #contentStatements() {
+    return (this.#contents ??= {
+      save: this.#db.prepare('INSERT OR IGNORE INTO contents (sha256, id) VALUES (@sha256, @id)'),
+      owner: this.#db.prepare('SELECT id FROM contents WHERE sha256 = ?'),
+    });
   }
 
   /** A failure never overwrites a saved sample (a duplicate row failing later, say). */
