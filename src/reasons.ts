@@ -3,6 +3,7 @@
  * the resume state and the metrics), whether another attempt could succeed, and what it
  * means. The fetch stage's retries and the resume state's reruns both ask `isTransient`,
  * and the table of reasons in docs/reference.md is checked against this one by the tests.
+ * The ways a row is skipped (nothing to do, not a failure) have a table of their own.
  */
 interface ReasonInfo {
   /** The network, the server or the output went wrong, not the sample: worth trying again. */
@@ -50,3 +51,14 @@ export function isTransient(reason: FailureReason): boolean {
   if (reason.startsWith('http_')) return isTransientStatus(Number(reason.slice(5)));
   return FAILURE_REASONS[reason as keyof typeof FAILURE_REASONS]?.transient ?? false;
 }
+
+/** Every way a row is skipped: the state says there is nothing to do for it. Checked against docs/reference.md like the failures. */
+export const SKIP_REASONS = {
+  already_saved: 'an earlier run saved it, and the sink still holds it',
+  failed_before: 'an earlier run failed it for good, or it failed transiently in --max-attempts runs',
+  duplicate_id: 'an earlier row of this run had the same id',
+  duplicate_url: 'with --dedupe url: its URL was saved under another id; no request is made',
+  duplicate_content: 'with --dedupe content: the bytes fetched for it were saved under another id; not decoded or stored',
+} as const satisfies Record<string, string>;
+
+export type SkipReason = keyof typeof SKIP_REASONS;

@@ -24,6 +24,8 @@ import type { SharedOutput } from './sinks/contract.js';
 import { openSink } from './sinks/load.js';
 import { acquireLock } from './state/lock.js';
 import { STATE_DIR, StateStore, type ResumeState } from './state/store.js';
+import { InFlightClaims } from './stages/claims.js';
+import { contentDedupeStage } from './stages/dedupe-content.js';
 import { fetchStage } from './stages/fetch.js';
 import { metadataFilterStage } from './stages/filter.js';
 import { imageStage } from './stages/image.js';
@@ -37,6 +39,7 @@ import { RESERVED_COLUMNS } from './sinks/metadata.js';
 import { writeFileAtomically } from './util/atomic-file.js';
 import { releaseFreedMemoryEvery } from './util/release-memory.js';
 import { assertWritableFile } from './util/writable-path.js';
+import type { Item } from './types.js';
 
 export interface RunHooks {
   /** Where progress and failure lines go; defaults to stderr (nothing with `quiet`). */
@@ -180,6 +183,9 @@ export async function runRows(options: Options, source: RowSource, context: RunC
       keptColumns: source.keptColumns,
       ...(context.shared ? { shared: context.shared } : {}),
     });
+    // Rows in flight that rows with the same URL or bytes wait for (--dedupe): claimed in
+    // the resume and content stages, released once the recorder has the outcome.
+    const claims = new InFlightClaims();
     recorder = await Recorder.open({
       report: options.report,
       progress,
@@ -187,13 +193,17 @@ export async function runRows(options: Options, source: RowSource, context: RunC
       ...(state ? { state } : {}),
       ...(source.totalRows === undefined ? {} : { totalRows: source.totalRows }),
       ...(context.appendResults ? { appendResults: true } : {}),
+      recorded: (outcome) => claims.release(outcome.row),
     });
     const planRequest = createRequestPlanner(options.fetch.cdnResizeHosts, options.image.resolution, options.image.round);
     const rows = sourceStage(source, hooks.stop, recorder.rowRead);
+    const fetch = fetchStage(fetcher, planRequest, options.fetch.concurrency, abandon.signal);
+    // --dedupe content decides as soon as the bytes are here, before they are decoded.
+    const dedupeContent = state && options.resume.dedupe.includes('content') ? contentDedupeStage(state.store, claims, options.image.concurrency) : undefined;
     await pipeline(
-      state ? resumeStage(state.store, state.run, sink, options.resume)(rows) : rows,
+      state ? resumeStage(state.store, state.run, sink, options.resume, claims)(rows) : rows,
       metadataFilterStage(options.image),
-      fetchStage(fetcher, planRequest, options.fetch.concurrency, abandon.signal),
+      dedupeContent ? (items: AsyncIterable<Item>) => dedupeContent(fetch(items)) : fetch,
       imageStage(options.image),
       sinkStage(sink, options.graceMs),
       recorder.consume,

@@ -5,9 +5,9 @@
  * `failed` item, and passes every kind it does not handle through untouched. The last
  * stage records every item, so counts, `--results` and the summary come from one place.
  */
-import type { FailureReason } from './reasons.js';
+import type { FailureReason, SkipReason } from './reasons.js';
 
-export type { FailureReason };
+export type { FailureReason, SkipReason };
 
 /** Where a row came from: its 1-based line (NDJSON), record (CSV) or row (Parquet) number. */
 export interface RowRef {
@@ -24,10 +24,13 @@ export interface RowRef {
 export interface Row extends RowRef {
   readonly id: string;
   readonly url: string;
-  /** The caption, or the fallback caption when the caption was null or blank; never empty. */
-  readonly caption: string;
-  /** Which column the caption came from. */
-  readonly captionSource: 'caption' | 'fallback';
+  /**
+   * The caption, or the fallback caption when the caption was null or blank; never empty.
+   * Null only when neither has text and the run keeps such rows (`--missing-captions keep`).
+   */
+  readonly caption: string | null;
+  /** Where `caption` came from: the caption column, the fallback column, or neither (null caption). */
+  readonly captionSource: CaptionSource;
   /** Original size as declared by the input, when it has width and height columns. */
   readonly width?: number;
   readonly height?: number;
@@ -52,13 +55,20 @@ export interface ExpectedHash {
   readonly hex: string;
 }
 
-export type SkipReason = 'already_saved' | 'failed_before' | 'duplicate_id' | 'duplicate_url';
+export type CaptionSource = 'caption' | 'fallback' | 'none';
 
-/** A row not processed because the state says it needs nothing (resume). */
+/**
+ * A row not processed because the state says it needs nothing: resume, or `--dedupe`.
+ * A row skipped only after its fetch (`duplicate_content`) says what the fetch cost.
+ */
 export interface Skipped {
   readonly kind: 'skipped';
   readonly row: Row;
   readonly reason: SkipReason;
+  readonly attempts?: number;
+  readonly bytesFetched?: number;
+  /** sha256 of the fetched bytes, when the row was fetched before it was skipped. */
+  readonly originalSha256?: string;
 }
 
 export interface Failed {

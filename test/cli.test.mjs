@@ -25,14 +25,15 @@ describe('the flag table', () => {
   });
 
   test('flags land where the table says, and only when given', () => {
-    const options = /** @type {any} */ (pipelineOptionsFrom(['--output', 'out', '--input', 'a.parquet', '--timeout', '2.5', '--max-bytes', '1MiB', '--no-upscale', '--cdn-resize', '--dedupe', 'url', '--keep-columns', 'all']));
+    const options = /** @type {any} */ (pipelineOptionsFrom(['--output', 'out', '--input', 'a.parquet', '--timeout', '2.5', '--max-bytes', '1MiB', '--no-upscale', '--cdn-resize', '--dedupe', 'content,url', '--missing-captions', 'keep', '--keep-columns', 'all']));
     assert.equal(options.output, 'out');
     assert.deepEqual(options.input.paths, ['a.parquet']);
     assert.equal(options.fetch.timeoutMs, 2500);
     assert.equal(options.fetch.maxBytes, 1024 * 1024);
     assert.equal(options.image.upscale, false);
     assert.deepEqual(options.fetch.cdnResizeHosts, ['images.pexels.com']);
-    assert.equal(options.resume.dedupeUrls, true);
+    assert.deepEqual(options.resume.dedupe, ['url', 'content'], 'each key once, in the table order');
+    assert.equal(options.input.missingCaptions, 'keep');
     assert.equal(options.input.keep, 'all');
     assert.equal(options.fetch.concurrency, undefined, 'a flag not given leaves the option to its default');
   });

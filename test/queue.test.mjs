@@ -281,6 +281,39 @@ describe('workers on a queue', { skip: unlessMissing(HAVE_REDIS, 'redis-server (
     assert.match(finalized.stdout, new RegExp(`: ${rows.good.length} samples`));
   });
 
+  it('--dedupe url,content holds across workers: one job after another, what one worker saved the next one skips', async () => {
+    const queue = 'dedupe';
+    const q = ['--redis', redis.url, '--queue', queue];
+    // Every image of the counting server has the same bytes. Job 1 (rows 1-10) fetches ten
+    // URLs; job 2 (rows 11-20) fetches the same ten again, in the same order.
+    const rows = Array.from({ length: 20 }, (_, i) => ({ id: `d${String(i + 1).padStart(2, '0')}`, url: `${server.base}/img/dedupe-${(i % 10) + 1}.png`, cogvlm_caption: `photo ${i + 1}` }));
+    const input = join(work.path, 'dedupe.ndjson');
+    await writeFile(input, rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+    assert.equal((await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '10'])).code, 0);
+    const output = join(work.path, 'dedupe-out');
+    const args = (/** @type {string} */ name) => [...q, '--output', output, '--resolution', '32', '--dedupe', 'url,content', '--log-every', '0', '--results', join(work.path, `dedupe-${name}.ndjson`)];
+
+    const first = startWorker([...args('a'), '--max-jobs', '1']);
+    assert.equal((await first.exited).code, 0);
+    const refused = await runCli(['worker', ...q, '--output', output, '--resolution', '32', '--dedupe', 'url']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^error: queue dedupe writes its dataset with dedupe \["url","content"\] \(this worker: \["url"\]\)/);
+    const second = startWorker([...args('b'), '--exit-when-drained']);
+    assert.equal((await second.exited).code, 0);
+
+    const [jobA, jobB] = [await readResults(join(work.path, 'dedupe-a.ndjson')), await readResults(join(work.path, 'dedupe-b.ndjson'))];
+    const saved = jobA.filter((line) => line.status === 'saved');
+    assert.equal(saved.length, 1, 'ten rows of the same bytes in one job: one is stored');
+    assert.deepEqual(jobA.filter((line) => line.status !== 'saved').map((line) => line.reason), Array(9).fill('duplicate_content'));
+    const keptUrl = saved[0]?.url;
+    const byReason = (/** @type {string} */ reason) => jobB.filter((line) => line.reason === reason).map((line) => line.url);
+    assert.deepEqual(byReason('duplicate_url'), [keptUrl], 'the saved URL is not fetched again by the other worker');
+    assert.equal(byReason('duplicate_content').length, 9, 'the rest are fetched, and their bytes found saved');
+    assert.equal(server.requests.get(new URL(keptUrl).pathname), 1);
+    assert.equal((await runCli(['finalize', ...q, '--output', output])).code, 0);
+    assert.deepEqual((await readMetadata(join(output, 'metadata.parquet'))).map(([name]) => name), [`${saved[0]?.id}.png`]);
+  });
+
   it('refuses what cannot work, with one line and no stack trace', async () => {
     const q = ['--redis', redis.url, '--queue', 'refusals'];
     const output = join(work.path, 'refusals');

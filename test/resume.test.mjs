@@ -53,6 +53,8 @@ function savedInState(output) {
   if (!existsSync(path)) return new Set(); // killed before the state was created
   const db = new Database(path, { readonly: true });
   try {
+    // Killed between creating the file and creating its tables: nothing saved yet.
+    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'samples'").get()) return new Set();
     return new Set(db.prepare("SELECT id FROM samples WHERE status = 'saved'").all().map((row) => /** @type {{ id: string }} */ (row).id));
   } finally {
     db.close();

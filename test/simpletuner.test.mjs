@@ -306,7 +306,7 @@ describe('SimpleTuner reads the dir output', () => {
     const image = await readFile(new URL('../examples/photos/storm.jpg', import.meta.url));
     const hash = createHash('sha256').update(image).digest('hex');
     /** @type {import('../dist/sinks/contract.js').Sample} */
-    const sample = { id: 'h1', caption: 'c', image, sha256: hash, originalSha256: hash, format: 'heif', extension: 'heif', width: 1, height: 1, originalWidth: 1, originalHeight: 1, url: 'http://127.0.0.1/h1', row: {} };
+    const sample = { id: 'h1', caption: 'c', captionSource: 'caption', image, sha256: hash, originalSha256: hash, format: 'heif', extension: 'heif', width: 1, height: 1, originalWidth: 1, originalHeight: 1, url: 'http://127.0.0.1/h1', row: {} };
     await assert.rejects(sink.write(sample), (/** @type {any} */ error) => error.transient === false && /heif original cannot be opened by SimpleTuner/.test(error.message));
     await sink.write({ ...sample, id: 'j1', format: 'jpeg', extension: 'jpg' });
     await sink.close();

@@ -15,9 +15,10 @@ import { CHROMA_SUBSAMPLINGS, PNG_FILTERS } from '../image/options.js';
 import { RESIZE_MODES } from '../image/size-rule.js';
 import type { Options } from '../options.js';
 import { LAYOUTS } from '../sinks/options.js';
-import { INPUT_FORMATS } from '../sources/options.js';
+import { INPUT_FORMATS, MISSING_CAPTIONS } from '../sources/options.js';
+import { DEDUPE_KEYS } from '../state/options.js';
 import { HASH_ALGORITHMS } from '../types.js';
-import { byteSize, choice, decimal, fraction, integer, list, positiveDecimal, rowRange, seconds, several, text, type ValueKind } from './values.js';
+import { byteSize, choice, choiceList, decimal, fraction, integer, list, positiveDecimal, rowRange, seconds, several, text, type ValueKind } from './values.js';
 
 export type CommandName = 'run' | 'worker' | 'enqueue' | 'finalize' | 'status' | 'report';
 
@@ -87,6 +88,10 @@ export const FLAGS = {
   urlColumn: flag({ kind: text('name'), to: 'input.columns.url', commands: INPUT, section: 'Input', help: 'column holding the image URL' }),
   captionColumn: flag({ kind: text('name'), to: 'input.columns.caption', commands: INPUT, section: 'Input', help: 'column holding the caption' }),
   fallbackCaptionColumn: flag({ kind: text('name'), to: 'input.columns.fallbackCaption', commands: INPUT, section: 'Input', help: 'caption used when the caption is null or empty (a list is joined with ", ")' }),
+  missingCaptions: flag({
+    kind: choice(MISSING_CAPTIONS, 'what'), to: 'input.missingCaptions', commands: RUN, section: 'Input',
+    help: 'a row with no caption text in either column: fail it (no_caption, no request) or keep its image uncaptioned (no .txt, a null caption; no SimpleTuner config until every sample has one)',
+  }),
   widthColumn: flag({ kind: text('name'), to: 'input.columns.width', commands: INPUT, section: 'Input', help: 'column holding the original width (optional)' }),
   heightColumn: flag({ kind: text('name'), to: 'input.columns.height', commands: INPUT, section: 'Input', help: 'column holding the original height (optional)' }),
   verifyHashColumn: flag({ kind: text('name'), to: 'input.columns.hash', commands: INPUT, section: 'Input', defaultText: 'no check', help: "column holding each image's hash (hex, in the --hash algorithm, a sha256: style prefix allowed): a sample whose fetched bytes differ fails as hash_mismatch" }),
@@ -198,8 +203,8 @@ export const FLAGS = {
   }),
   retryFailed: flag({ to: 'resume.retryFailed', commands: RUN, section: 'Resume and shutdown', common: true, help: 'try every failed sample once more, permanent failures included' }),
   dedupe: flag({
-    kind: choice(['url'] as const, 'what'), to: 'resume.dedupeUrls', as: (what: 'url') => what === 'url', commands: RUN, section: 'Resume and shutdown', defaultText: 'off',
-    help: 'url: skip a row whose URL was already saved under another id (reason duplicate_url)',
+    kind: choiceList(DEDUPE_KEYS, 'what'), to: 'resume.dedupe', commands: RUN, section: 'Resume and shutdown', defaultText: 'off',
+    help: 'url, content or url,content. url: skip a row whose URL was already saved under another id (duplicate_url), before the fetch; content: skip a row whose fetched bytes were (duplicate_content), before the decode. A row in flight with the same URL or bytes as another waits for its outcome',
   }),
   grace: flag({ kind: seconds, to: 'graceMs', commands: RUN, section: 'Resume and shutdown', help: 'after SIGINT or SIGTERM, time for rows in flight to finish' }),
 

@@ -116,6 +116,20 @@ export function choice<const T extends string>(values: readonly T[], placeholder
   };
 }
 
+/** Comma-separated words, each one of a few (`--dedupe url,content`); each word once. */
+export function choiceList<const T extends string>(values: readonly T[], placeholder: string): ValueKind<T[]> {
+  return {
+    placeholder,
+    parse(text) {
+      const words = list.parse(text);
+      const unknown = words.filter((word) => !(values as readonly string[]).includes(word));
+      if (words.length === 0 || unknown.length > 0) throw new InvalidArgumentError(`expected one or more of ${values.join(', ')}, comma-separated`);
+      return values.filter((value) => words.includes(value));
+    },
+    show: (chosen) => chosen.join(','),
+  };
+}
+
 /** Several values after one flag (`--input a.parquet b.parquet`), collected in order. */
 export function several(placeholder: string): ValueKind<string[]> & { readonly variadic: true } {
   return { placeholder: `${placeholder}...`, variadic: true, parse: (value) => [value], show: (values) => values.join(' ') };

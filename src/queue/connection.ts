@@ -57,6 +57,8 @@ export function keysOf(queue: string) {
     slowDowns: `${prefix}slow-downs`,
     /** Hash: URL -> the id it was saved under (only with --dedupe url). */
     urls: `${prefix}urls`,
+    /** Hash: sha256 of fetched bytes -> the id they were saved under (only with --dedupe content). */
+    contents: `${prefix}contents`,
     /** Counter: runs (job attempts) so far. */
     runs: `${prefix}runs`,
     /** Set: ids held by completed shards (WebDataset, Parquet sinks). */

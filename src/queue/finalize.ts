@@ -24,7 +24,7 @@ import chain from 'stream-chain';
 import fixUtf8Stream from 'stream-chain/utils/fixUtf8Stream.js';
 import lines from 'stream-chain/utils/lines.js';
 import { TryLater, UsageError } from '../errors.js';
-import { METADATA_PARTS_DIR, datasetFileWriter } from '../sinks/dir.js';
+import { METADATA_PARTS_DIR, datasetFileWriter, uncaptionedNote } from '../sinks/dir.js';
 import { DirLayout, removeUnrecordedSamples } from '../sinks/dir-layout.js';
 import type { KeptColumn } from '../sources/kept-columns.js';
 import { parquetShards } from '../sinks/parquet.js';
@@ -122,7 +122,8 @@ async function mergeMetadata(setup: FinalizeSetup, settings: OutputSettings, sta
     await flush();
     const removed = await removeUnrecordedSamples(setup.output, (ids) => state.savedAmong(ids));
     const sizeRule = { resize: settings.resize, resolution: settings.resolution, megapixels: settings.megapixels, round: settings.round, upscale: settings.upscale };
-    await datasetFileWriter(index, { output: setup.output, datasetRoot: setup.datasetRoot, sizeRule, log: setup.log, keptColumns }).refresh();
+    const { uncaptioned } = await datasetFileWriter(index, { output: setup.output, datasetRoot: setup.datasetRoot, sizeRule, log: setup.log, keptColumns }).refresh();
+    if (uncaptioned > 0) setup.log(uncaptionedNote(uncaptioned));
     return { samples: SampleIndex.coverage(scratch, 'dir')?.stored ?? 0, removed };
   } finally {
     index.close();

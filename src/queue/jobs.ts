@@ -45,8 +45,8 @@ export function jobName(rows: RowRange): string {
   return `rows-${String(rows.first).padStart(9, '0')}-${String(rows.last).padStart(9, '0')}`;
 }
 
-/** The input a worker reads for a job. */
-export function jobInput(job: JobData): InputOptions {
+/** The input a worker reads for a job; how its rows become samples is the worker's (its settings, see settings.ts). */
+export function jobInput(job: JobData): Omit<InputOptions, 'missingCaptions' | 'keep'> {
   return { path: job.input, format: job.format, columns: job.columns, rows: job.rows, ...(job.window ? { window: job.window } : {}) };
 }
 

@@ -17,15 +17,21 @@
 import type { Redis } from 'ioredis';
 import { isTransient, type FailureReason } from '../reasons.js';
 import type { SharedShardLedger } from '../sinks/contract.js';
-import type { CaptionSource, FailedRecord, ResumeState, SampleState, SavedRecord, SkippedRecord } from '../state/store.js';
+import type { DedupeKey } from '../state/options.js';
+import type { FailedRecord, ResumeState, SampleState, SavedRecord, SkippedRecord } from '../state/store.js';
+import type { CaptionSource } from '../types.js';
 import type { QueueKeys } from './connection.js';
 
-/** KEYS: samples, counts, urls, outcomes. ARGV: id, run, url ('' when URLs are not kept), outcome. */
+/**
+ * KEYS: samples, counts, urls, contents, outcomes. ARGV: id, run, url, sha256 of the fetched
+ * bytes (each '' when not kept), outcome. The first id saved from a URL or with some bytes keeps it.
+ */
 const RECORD_SAVED = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], 'S|' .. ARGV[2])
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[5])
 if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[1]) end
+if ARGV[4] ~= '' then redis.call('HSETNX', KEYS[4], ARGV[4], ARGV[1]) end
 if not old then
   redis.call('HINCRBY', KEYS[2], 'saved', 1)
 elseif string.sub(old, 1, 1) == 'F' then
@@ -70,7 +76,7 @@ redis.call('HSET', KEYS[2], ARGV[1], done + 1)
 return done + 1`;
 
 interface Scripts {
-  pcpRecordSaved(samples: string, counts: string, urls: string, outcomes: string, id: string, run: number, url: string, outcome: string): Promise<number>;
+  pcpRecordSaved(samples: string, counts: string, urls: string, contents: string, outcomes: string, id: string, run: number, url: string, sha256: string, outcome: string): Promise<number>;
   pcpRecordFailed(samples: string, counts: string, outcomes: string, id: string, reason: string, transient: number, run: number, outcome: string): Promise<number>;
   pcpCompleteShard(stored: string, shards: string, job: string, shard: number, ...ids: string[]): Promise<number>;
 }
@@ -86,11 +92,17 @@ export class RedisState implements ResumeState, SharedShardLedger {
   readonly #redis: Redis & Scripts;
   readonly #keys: QueueKeys;
   readonly #keepUrls: boolean;
+  readonly #keepContents: boolean;
 
-  /** @param options.keepUrls record each saved sample's URL (`--dedupe url`; about 100 bytes a sample more) */
-  constructor(redis: Redis, keys: QueueKeys, options: { keepUrls?: boolean } = {}) {
-    this.#keepUrls = options.keepUrls ?? false;
-    redis.defineCommand('pcpRecordSaved', { numberOfKeys: 4, lua: RECORD_SAVED });
+  /**
+   * @param options.dedupe what to record of each saved sample for `--dedupe`: its URL
+   * (about 100 bytes a sample more), the sha256 of its fetched bytes (about 140). Every
+   * worker of a queue keeps the same (settings.ts), or one would miss what another saved.
+   */
+  constructor(redis: Redis, keys: QueueKeys, options: { dedupe?: readonly DedupeKey[] } = {}) {
+    this.#keepUrls = options.dedupe?.includes('url') ?? false;
+    this.#keepContents = options.dedupe?.includes('content') ?? false;
+    redis.defineCommand('pcpRecordSaved', { numberOfKeys: 5, lua: RECORD_SAVED });
     redis.defineCommand('pcpRecordFailed', { numberOfKeys: 3, lua: RECORD_FAILED });
     redis.defineCommand('pcpCompleteShard', { numberOfKeys: 2, lua: COMPLETE_SHARD });
     this.#redis = redis as Redis & Scripts;
@@ -108,8 +120,10 @@ export class RedisState implements ResumeState, SharedShardLedger {
   }
 
   async recordSaved(id: string, run: number, saved: SavedRecord): Promise<void> {
-    const { samples, counts, urls, outcomes } = this.#keys;
-    await this.#redis.pcpRecordSaved(samples, counts, urls, outcomes, id, run, this.#keepUrls ? saved.url : '', JSON.stringify(savedOutcome(saved)));
+    const { samples, counts, urls, contents, outcomes } = this.#keys;
+    const url = this.#keepUrls ? saved.url : '';
+    const sha256 = this.#keepContents ? saved.originalSha256 : '';
+    await this.#redis.pcpRecordSaved(samples, counts, urls, contents, outcomes, id, run, url, sha256, JSON.stringify(savedOutcome(saved)));
   }
 
   async savedUnder(url: string): Promise<string | undefined> {
@@ -120,6 +134,10 @@ export class RedisState implements ResumeState, SharedShardLedger {
     const { reason } = failure;
     const { samples, counts, outcomes } = this.#keys;
     await this.#redis.pcpRecordFailed(samples, counts, outcomes, id, reason, isTransient(reason) ? 1 : 0, run, JSON.stringify(failedOutcome(failure)));
+  }
+
+  async savedWithContent(sha256: string): Promise<string | undefined> {
+    return (await this.#redis.hget(this.#keys.contents, sha256)) ?? undefined;
   }
 
   async recordSkipped(id: string, run: number, skip: SkippedRecord): Promise<void> {

@@ -8,7 +8,8 @@ import { UsageError } from '../errors.js';
 import type { ResizeMode } from '../image/size-rule.js';
 import type { Options } from '../options.js';
 import type { Layout } from '../sinks/contract.js';
-import type { Sample } from '../sources/options.js';
+import type { MissingCaptions, Sample } from '../sources/options.js';
+import type { DedupeKey } from '../state/options.js';
 import type { QueueKeys } from './connection.js';
 
 export interface OutputSettings {
@@ -20,8 +21,10 @@ export interface OutputSettings {
   readonly round: number;
   readonly upscale: boolean;
   readonly samplesPerShard: number;
-  /** `--dedupe url`: every worker must keep URLs, or one would miss what another saved. */
-  readonly dedupeUrls: boolean;
+  /** `--dedupe`: every worker must keep the URLs and hashes it dedupes by, or one would miss what another saved. */
+  readonly dedupe: readonly DedupeKey[];
+  /** `--missing-captions`: whether a row without a caption becomes a sample. */
+  readonly missingCaptions: MissingCaptions;
   /** `--subfolders`: where a sample's files are follows from it. */
   readonly subfolders: number;
   /** `--keep-columns`: the metadata's columns. */
@@ -35,7 +38,7 @@ export interface OutputSettings {
 export function outputSettings(options: Options): OutputSettings {
   if (typeof options.sink !== 'string') throw new UsageError('a queue worker needs a sink given by name or module path');
   const { format, resize, resolution, megapixels, round, upscale } = options.image;
-  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard, dedupeUrls: options.resume.dedupeUrls, subfolders: options.subfolders, keepColumns: options.input.keep ?? null, layout: options.layout, sample: options.input.sample ?? null };
+  return { sink: options.sink, format, resize, resolution, megapixels, round, upscale, samplesPerShard: options.samplesPerShard, dedupe: options.resume.dedupe, missingCaptions: options.input.missingCaptions, subfolders: options.subfolders, keepColumns: options.input.keep ?? null, layout: options.layout, sample: options.input.sample ?? null };
 }
 
 /** Records `settings` for the queue, or checks them against what the first worker recorded. */
@@ -46,7 +49,7 @@ export async function agreeOnSettings(redis: Redis, keys: QueueKeys, queue: stri
   const differing = recorded ? (Object.keys(settings) as Array<keyof OutputSettings>).filter((key) => !same(key)) : [];
   if (recorded && differing.length > 0) {
     const what = differing.map((key) => `${key} ${JSON.stringify(recorded[key])} (this worker: ${JSON.stringify(settings[key])})`);
-    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale, --samples-per-shard, --dedupe, --subfolders, --keep-columns, --layout, --sample and --seed`);
+    throw new UsageError(`queue ${queue} writes its dataset with ${what.join(', ')}: start every worker with the same --sink, --format, --resize, --resolution, --megapixels, --round, --no-upscale, --samples-per-shard, --dedupe, --missing-captions, --subfolders, --keep-columns, --layout, --sample and --seed`);
   }
 }
 

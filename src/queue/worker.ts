@@ -91,7 +91,7 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
       throw new SinkError(`cannot create output folder ${options.output}: ${errorMessage(error)}`);
     }
     for (const note of connectionNotes(options.fetch)) log(note);
-    const state = new RedisState(redis, keys, { keepUrls: options.resume.dedupeUrls });
+    const state = new RedisState(redis, keys, { dedupe: options.resume.dedupe });
     const limits = createSharedHostLimits(redis, keys, options.fetch);
     const fetcher = held.hold(createFetcher(options.fetch, limits), (each) => each.close());
     const stopAll = new AbortController();
@@ -111,8 +111,8 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
       await heartbeat().catch(() => {}); // status shows the job in hand at once
       const startedAt = Date.now();
       // The job says which rows; the worker's own flags how to read them (the same on every worker, see settings.ts).
-      const { maxRowBytes, keep, sample } = options.input;
-      const jobOptions: Options = { ...options, input: { ...jobInput(job.data), maxRowBytes, ...(keep ? { keep } : {}), ...(sample ? { sample } : {}) } };
+      const { maxRowBytes, keep, sample, missingCaptions } = options.input;
+      const jobOptions: Options = { ...options, input: { ...jobInput(job.data), maxRowBytes, missingCaptions, ...(keep ? { keep } : {}), ...(sample ? { sample } : {}) } };
       let source;
       try {
         source = await openRowSource(jobOptions.input, sourceSetup(options));

@@ -8,15 +8,20 @@
  * letting samples pile up in memory.
  */
 import type { SizeRule } from '../image/size-rule.js';
-import type { ImageFormat, StoredFormat } from '../types.js';
+import type { CaptionSource, ImageFormat, StoredFormat } from '../types.js';
 import type { KeptColumn } from '../sources/kept-columns.js';
 
 /** One training sample, ready to store. */
 export interface Sample {
   /** The row's id; already checked to be safe as a file name. */
   readonly id: string;
-  /** The caption on one line (newlines folded to spaces). */
-  readonly caption: string;
+  /**
+   * The caption on one line (newlines folded to spaces); null when the row had none and
+   * the run keeps such rows (`--missing-captions keep`).
+   */
+  readonly caption: string | null;
+  /** Where the caption came from: the caption column, the fallback column, or none. */
+  readonly captionSource: CaptionSource;
   /** The encoded image file. */
   readonly image: Buffer;
   /** sha256 of `image` (lower-case hex). */

@@ -1,6 +1,6 @@
 /**
- * Where the dir sink puts a sample's two files (`{id}.txt` and `{id}.{ext}`): in the output
- * folder itself, or with `--subfolders N` in one of N folders (`000` to `N-1`) picked by a
+ * Where the dir sink puts a sample's files (`{id}.{ext}`, and `{id}.txt` when it has a
+ * caption): in the output folder itself, or with `--subfolders N` in one of N folders (`000` to `N-1`) picked by a
  * hash of the id. A million files in one folder is legal but slow to list, copy and
  * back up; N folders of a few thousand are not. The folder follows from the id alone, so
  * "is this sample still on disk?" needs no index (queue workers have none), and a rerun
@@ -13,6 +13,7 @@
  */
 import { mkdir, opendir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeError } from '../errors.js';
 import { extensionOf } from '../image/encode.js';
 import type { ImageFormat } from '../types.js';
 import { removeStaleTemporaryFiles, writeFilesAtomically } from '../util/atomic-file.js';
@@ -50,26 +51,36 @@ export class DirLayout {
     return folder ? `${folder}/${id}.${extension}` : `${id}.${extension}`;
   }
 
-  /** The caption, then the image, each renamed into place whole. Returns bytes written. */
+  /**
+   * The caption, then the image, each renamed into place whole. Returns bytes written.
+   * A sample without a caption has no `.txt`: one an earlier store of the id left is
+   * removed first, so that the image on disk never sits beside a caption not its own.
+   */
   async write(sample: Sample): Promise<number> {
     const folder = join(this.#output, this.folderOf(sample.id));
     if (!this.#made.has(folder)) {
       await mkdir(folder, { recursive: true });
       this.#made.add(folder);
     }
-    return writeFilesAtomically(folder, [
-      [`${sample.id}.txt`, sample.caption],
-      [`${sample.id}.${sample.extension}`, sample.image],
-    ]);
+    const captionFile = `${sample.id}.txt`;
+    const image = [`${sample.id}.${sample.extension}`, sample.image] as const;
+    if (sample.caption === null) {
+      await rm(join(folder, captionFile), { force: true }).catch((error: unknown) => Promise.reject(writeError(join(folder, captionFile), error)));
+      return writeFilesAtomically(folder, [image]);
+    }
+    return writeFilesAtomically(folder, [[captionFile, sample.caption], image]);
   }
 
-  /** Whether the sample's caption and image are both on disk. */
-  async holds(id: string): Promise<boolean> {
+  /**
+   * Whether the sample's image is on disk, and its caption when it has one (`captioned`;
+   * a sample stored without a caption has none to find).
+   */
+  async holds(id: string, captioned: boolean): Promise<boolean> {
     const folder = join(this.#output, this.folderOf(id));
     const isFile = (name: string) => exists(join(folder, name));
     // An original keeps its own format, so any image extension will do then.
     const images = this.#format === 'original' ? ORIGINAL_EXTENSIONS.map((extension) => `${id}.${extension}`) : [`${id}.${extensionOf(this.#format)}`];
-    const [caption, ...found] = await Promise.all([isFile(`${id}.txt`), ...images.map(isFile)]);
+    const [caption, ...found] = await Promise.all([captioned ? isFile(`${id}.txt`) : true, ...images.map(isFile)]);
     return caption === true && found.includes(true);
   }
 

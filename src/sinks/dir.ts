@@ -3,11 +3,14 @@
  *
  * - `{id}.{ext}` images with `{id}.txt` captions (the reference downloader's layout). Both
  *   go through a temporary name and a rename; the caption is renamed first, so an image on
- *   disk always has its caption beside it.
+ *   disk always has its caption beside it. A sample stored without a caption
+ *   (`--missing-captions keep`) has no `.txt`.
  * - `metadata.parquet`: one row per stored sample (filename, caption, stored width and
- *   height, original size, sha256, url), written from the sink's index, row group by row
- *   group, so it covers every saved sample of every run exactly once.
- * - `simpletuner-dataloader.json`: a complete SimpleTuner dataloader config for it.
+ *   height, original size, sha256, url, caption source), written from the sink's index,
+ *   row group by row group, so it covers every saved sample of every run exactly once.
+ * - `simpletuner-dataloader.json`: a complete SimpleTuner dataloader config for it; none
+ *   while a stored sample has no caption, since SimpleTuner would refuse the metadata
+ *   (see `datasetFileWriter`).
  *
  * Both dataset files always cover what is on disk: they are brought up to date when the
  * sink opens (a killed run leaves them behind; nothing is fetched before they are),
@@ -15,7 +18,7 @@
  * mid-run trains on what it holds), and at close. Each is replaced by a rename, never
  * seen half-written.
  */
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError, errorMessage, writeError } from '../errors.js';
 import { STATE_DIR } from '../state/store.js';
@@ -78,7 +81,8 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
   return {
     concurrency: WRITES_AT_ONCE,
     async has(id) {
-      return index.has(id) && (await layout.holds(id));
+      const captioned = index.captioned(id);
+      return captioned !== undefined && (await layout.holds(id, captioned));
     },
     async write(sample) {
       refuseUnreadable(sample);
@@ -89,13 +93,22 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
     async close() {
       stopRefreshing();
       try {
-        await datasetFiles.refresh();
+        const { uncaptioned } = await datasetFiles.refresh();
+        if (uncaptioned > 0) log(uncaptionedNote(uncaptioned));
       } finally {
         index.close();
       }
     },
   };
 };
+
+/** What the end of a run says when stored samples lack captions: what SimpleTuner needs first. */
+export function uncaptionedNote(uncaptioned: number): string {
+  return (
+    `note: ${uncaptioned} stored sample(s) have no caption (--missing-captions keep; caption_source "none" in ${METADATA_FILE}): ` +
+    `SimpleTuner refuses a ${METADATA_FILE} with a null caption, so no ${DATALOADER_FILE} is written until every sample has one`
+  );
+}
 
 /**
  * When the first refresh comes, at the latest. A run that lasts days shows its
@@ -137,7 +150,9 @@ async function createSharedDirSink(context: SinkContext, shared: SharedOutput, l
   const part = await open(path, 'a').catch((error: unknown) => Promise.reject(writeError(path, error)));
   return {
     concurrency: WRITES_AT_ONCE,
-    has: (id) => layout.holds(id),
+    // No index says whether a sample was stored with a caption; the caption is renamed
+    // into place before the image, so an image on disk had whatever caption it has written.
+    has: (id) => layout.holds(id, false),
     async write(sample) {
       refuseUnreadable(sample);
       const bytesWritten = await layout.write(sample);
@@ -152,28 +167,47 @@ async function createSharedDirSink(context: SinkContext, shared: SharedOutput, l
   };
 }
 
+/** What a refresh of the dataset files found. */
+export interface DatasetFilesState {
+  /** Stored samples without a caption: while there are any, there is no dataloader config. */
+  readonly uncaptioned: number;
+}
+
 /**
  * Writes metadata.parquet and the dataloader config from the index, one writer at a
  * time: a refresh asked for while one runs follows it.
+ *
+ * SimpleTuner refuses a metadata file whose caption column holds a null or an empty
+ * string (data_backend/factory.py `check_column_values`; a `fallback_caption_column` in
+ * the config would waive that only to drop those images from training). So while a
+ * stored sample has no caption (`--missing-captions keep`) no config is written, and one
+ * an earlier refresh wrote is removed: it points at this metadata file, which SimpleTuner
+ * would now refuse. The config is back with the first refresh after every sample has one.
  */
 export function datasetFileWriter(index: SampleIndex, context: Pick<SinkContext, 'output' | 'datasetRoot' | 'sizeRule' | 'log' | 'keptColumns'>) {
-  let last: Promise<void> = Promise.resolve();
+  let last: Promise<DatasetFilesState> = Promise.resolve({ uncaptioned: 0 });
   let running = false;
   let warnedSmaller = 0;
 
   const metadataPath = join(context.output, METADATA_FILE);
-  const write = async () => {
+  const configPath = join(context.output, DATALOADER_FILE);
+  const write = async (): Promise<DatasetFilesState> => {
     running = true;
     try {
       if (index.metadataStale || !(await exists(metadataPath))) await index.refreshMetadata((samples) => writeMetadata(metadataPath, samples, context.keptColumns ?? []));
+      const uncaptioned = index.uncaptioned();
       // The config follows from the settings alone, so a refresh rewrites the same bytes;
       // a rerun may change what it says (--dataloader-root, --resize). SimpleTuner refuses
-      // a metadata file without rows, so there is no config to give it before one.
-      if (index.holdsSamples()) {
+      // a metadata file without rows, so there is no config to give it before one, and one
+      // with an empty caption, so there is none while a stored sample has no caption.
+      if (uncaptioned > 0) {
+        await rm(configPath, { force: true }).catch((error: unknown) => Promise.reject(writeError(configPath, error)));
+      } else if (index.holdsSamples()) {
         const config = simpleTunerConfig(context.datasetRoot, context.sizeRule);
         await writeFilesAtomically(context.output, [[DATALOADER_FILE, `${JSON.stringify(config, null, 2)}\n`]]);
         warnAboutSmallerImages();
       }
+      return { uncaptioned };
     } finally {
       running = false;
     }
@@ -197,8 +231,8 @@ export function datasetFileWriter(index: SampleIndex, context: Pick<SinkContext,
 
   return {
     /** Brings both files up to date now (after a refresh already under way); rejects if that fails. */
-    refresh(): Promise<void> {
-      last = last.catch(() => {}).then(write);
+    refresh(): Promise<DatasetFilesState> {
+      last = last.catch(() => ({ uncaptioned: 0 })).then(write);
       return last;
     },
     /** The periodic refresh: skipped while one runs or when nothing changed; a failure is only logged (close tries again). */

@@ -21,6 +21,7 @@ export function describeSample(sample: Sample, shard: number | null, kept: reado
     sha256: sample.sha256,
     original_sha256: sample.originalSha256,
     url: sample.url,
+    caption_source: sample.captionSource,
     shard,
     extra: keptValues(sample.row, kept),
   };
@@ -30,6 +31,11 @@ export function describeSample(sample: Sample, shard: number | null, kept: reado
  * metadata.parquet columns. `filename` is text with the extension: SimpleTuner's parquet
  * backend looks files up by name as text, so integer ids would not match. `width` and
  * `height` are the stored file's (SimpleTuner trusts them instead of opening the image).
+ * `caption` is null for a sample stored without one (`--missing-captions keep`);
+ * `caption_source` says where each caption came from (`caption`, `fallback`, `none`; null
+ * for samples stored before it was recorded). SimpleTuner reads only the columns its
+ * config names, so the extra column changes nothing for it (metadata/backends/parquet.py
+ * `_extract_captions_to_fast_list`; image models name no `caption_field_preferences`).
  */
 export const METADATA_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
   ['filename', 'utf8'],
@@ -41,6 +47,7 @@ export const METADATA_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
   ['sha256', 'utf8'],
   ['original_sha256', 'utf8'],
   ['url', 'utf8'],
+  ['caption_source', 'utf8'],
 ];
 
 /** The metadata columns, then the kept input columns. */
@@ -52,8 +59,8 @@ export function metadataColumns(kept: readonly KeptColumn[]): ReadonlyArray<read
 export const RESERVED_COLUMNS: ReadonlySet<string> = new Set([...METADATA_COLUMNS.map(([name]) => name), 'key', 'format', 'image']);
 
 export function metadataRow(sample: IndexedSample, kept: readonly KeptColumn[] = []): ParquetRow {
-  const { filename, caption, width, height, original_width, original_height, sha256, original_sha256, url } = sample;
-  const row: ParquetRow = { filename, caption, width, height, original_width, original_height, sha256, original_sha256, url };
+  const { filename, caption, caption_source, width, height, original_width, original_height, sha256, original_sha256, url } = sample;
+  const row: ParquetRow = { filename, caption, caption_source, width, height, original_width, original_height, sha256, original_sha256, url };
   for (const { name, type } of kept) row[name] = keptValue(sample.extra?.[name], type);
   return row;
 }

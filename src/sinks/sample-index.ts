@@ -29,7 +29,8 @@ export interface IndexedSample {
    */
   key: string | null;
   filename: string;
-  caption: string;
+  /** Null for a sample stored without a caption (`--missing-captions keep`). */
+  caption: string | null;
   width: number;
   height: number;
   original_width: number;
@@ -38,6 +39,8 @@ export interface IndexedSample {
   /** sha256 of the fetched bytes; null for samples stored before it was recorded. */
   original_sha256: string | null;
   url: string;
+  /** Where the caption came from (`caption`, `fallback`, `none`); null for samples stored before it was recorded. */
+  caption_source: string | null;
   shard: number | null;
   /** Kept input columns (`--keep-columns`), by name; null when none were kept. */
   extra: Record<string, unknown> | null;
@@ -55,16 +58,23 @@ export interface MetadataCoverage {
 }
 
 /** A samples row as `COLUMNS` lists them. */
-type RawSample = [string, string | null, string, string, number, number, number, number, string, string | null, string, number | null, string | null];
+type RawSample = [string, string | null, string, string, number, number, number, number, string, string | null, string, number | null, string | null, string | null];
 
 const META_TABLE = 'CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID';
-const COLUMNS = 'id, key, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra';
+const COLUMNS = 'id, key, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra, caption_source';
+
+/**
+ * The `caption` column is NOT NULL (it was created so before samples could lack one), and
+ * SQLite cannot drop that from a column: a sample without a caption is stored as '', which
+ * no caption can be (rows' captions are never empty, see sources/normalize.ts).
+ */
+const NO_CAPTION = '';
 
 export class SampleIndex {
   readonly #db: DatabaseHandle;
   readonly #path: string;
-  readonly #put: Statement<[Omit<IndexedSample, 'extra'> & { extra: string | null; committed: number }]>;
-  readonly #has: Statement<[string], { id: string }>;
+  readonly #put: Statement<[Omit<IndexedSample, 'extra' | 'caption'> & { caption: string; extra: string | null; committed: number }]>;
+  readonly #has: Statement<[string], { caption: string }>;
   readonly #page: Statement<[string, number], unknown[]>;
   readonly #setMeta: Statement<[string, string]>;
   /** Mirrors the stored `metadata_current` flag, so that stores write it only once. */
@@ -84,10 +94,11 @@ export class SampleIndex {
     if (!known.includes('original_sha256')) this.#db.exec('ALTER TABLE samples ADD COLUMN original_sha256 TEXT');
     if (!known.includes('extra')) this.#db.exec('ALTER TABLE samples ADD COLUMN extra TEXT');
     if (!known.includes('key')) this.#db.exec('ALTER TABLE samples ADD COLUMN key TEXT');
+    if (!known.includes('caption_source')) this.#db.exec('ALTER TABLE samples ADD COLUMN caption_source TEXT');
     this.#db.exec(META_TABLE);
     this.#put = this.#db.prepare(`INSERT OR REPLACE INTO samples (${COLUMNS}, committed) VALUES
-      (@id, @key, @filename, @caption, @width, @height, @original_width, @original_height, @sha256, @original_sha256, @url, @shard, @extra, @committed)`);
-    this.#has = this.#db.prepare('SELECT id FROM samples WHERE id = ? AND committed = 1');
+      (@id, @key, @filename, @caption, @width, @height, @original_width, @original_height, @sha256, @original_sha256, @url, @shard, @extra, @caption_source, @committed)`);
+    this.#has = this.#db.prepare('SELECT caption FROM samples WHERE id = ? AND committed = 1');
     // Rows as arrays: a refresh reads every sample, and arrays are lighter than objects.
     this.#page = this.#db.prepare(`SELECT ${COLUMNS} FROM samples WHERE committed = 1 AND id > ? ORDER BY id LIMIT ?`).raw(true) as Statement<[string, number], unknown[]>;
     this.#setMeta = this.#db.prepare('INSERT OR REPLACE INTO meta VALUES (?, ?)');
@@ -97,8 +108,8 @@ export class SampleIndex {
 
   put(sample: IndexedSample, committed: boolean): void {
     this.#write(() => {
-      // A metadata part written before keys were recorded (finalize) has none.
-      this.#put.run({ ...sample, key: sample.key ?? null, extra: sample.extra ? JSON.stringify(sample.extra) : null, committed: committed ? 1 : 0 });
+      // A metadata part written before keys or caption sources were recorded (finalize) has none.
+      this.#put.run({ ...sample, key: sample.key ?? null, caption: sample.caption ?? NO_CAPTION, caption_source: sample.caption_source ?? null, extra: sample.extra ? JSON.stringify(sample.extra) : null, committed: committed ? 1 : 0 });
       if (this.#metadataCurrent) {
         this.#setMeta.run('metadata_current', '0');
         this.#metadataCurrent = false;
@@ -154,6 +165,17 @@ export class SampleIndex {
     return this.#has.get(id) !== undefined;
   }
 
+  /** Whether the stored sample has a caption; undefined when no sample with this id is stored. */
+  captioned(id: string): boolean | undefined {
+    const stored = this.#has.get(id);
+    return stored && stored.caption !== NO_CAPTION;
+  }
+
+  /** Stored samples without a caption (`--missing-captions keep`). */
+  uncaptioned(): number {
+    return (this.#db.prepare('SELECT count(*) AS n FROM samples WHERE committed = 1 AND caption = ?').get(NO_CAPTION) as { n: number }).n;
+  }
+
   /** Shards with samples added but not committed (the open shard, or one a killed run left). */
   pendingShards(): number[] {
     return (this.#db.prepare('SELECT DISTINCT shard FROM samples WHERE committed = 0 AND shard IS NOT NULL').all() as Array<{ shard: number }>).map(({ shard }) => shard);
@@ -191,8 +213,23 @@ export class SampleIndex {
     let after = '';
     for (;;) {
       const page = this.#page.all(after, pageSize) as RawSample[];
-      for (const [id, key, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra] of page) {
-        yield { id, key, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra: extra === null ? null : (JSON.parse(extra) as Record<string, unknown>) };
+      for (const [id, key, filename, caption, width, height, original_width, original_height, sha256, original_sha256, url, shard, extra, caption_source] of page) {
+        yield {
+          id,
+          key,
+          filename,
+          caption: caption === NO_CAPTION ? null : caption,
+          width,
+          height,
+          original_width,
+          original_height,
+          sha256,
+          original_sha256,
+          url,
+          caption_source,
+          shard,
+          extra: extra === null ? null : (JSON.parse(extra) as Record<string, unknown>),
+        };
       }
       if (page.length < pageSize) return;
       after = page[page.length - 1]![0];

@@ -1,6 +1,7 @@
 /**
  * The `webdataset` sink: tar shards `{shard:05d}.tar` of `--samples-per-shard` samples,
- * each sample as `{key}.{ext}`, `{key}.txt` (caption) and `{key}.json`, written with
+ * each sample as `{key}.{ext}`, `{key}.txt` (the caption, when it has one: not with
+ * `--missing-captions keep`) and `{key}.json`, written with
  * tar-stream. WebDataset readers group a tar's members into samples by the name before
  * the first dot, so a key has none.
  *
@@ -45,7 +46,7 @@ function nativeMembers(sample: Sample, described: IndexedSample): Members {
   const json = `${JSON.stringify({ ...sample.row, ...described, key: undefined, shard: undefined, extra: undefined })}\n`;
   return [
     [`${key}.${sample.extension}`, sample.image],
-    [`${key}.txt`, Buffer.from(sample.caption)],
+    ...(sample.caption === null ? [] : [[`${key}.txt`, Buffer.from(sample.caption)] as const]),
     [`${key}.json`, Buffer.from(json)],
   ];
 }
@@ -53,7 +54,8 @@ function nativeMembers(sample: Sample, described: IndexedSample): Members {
 function img2datasetMembers(sample: Sample, described: IndexedSample): Members {
   const members: Record<string, Buffer> = {
     [sample.extension]: sample.image,
-    txt: Buffer.from(sample.caption),
+    // img2dataset writes a .txt only with a caption column (writer.py); none without a caption.
+    ...(sample.caption === null ? {} : { txt: Buffer.from(sample.caption) }),
     json: Buffer.from(img2dataset.sampleJson(described)),
   };
   return Object.keys(members)

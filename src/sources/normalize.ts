@@ -3,18 +3,24 @@
  * names the row and says what is wrong with it. The same rules hold for NDJSON, CSV
  * and Parquet, so the three formats give identical rows.
  */
-import type { ColumnNames } from './options.js';
-import { failed, type Failed, type Row, type RowRef } from '../types.js';
+import type { ColumnNames, MissingCaptions } from './options.js';
+import { failed, type CaptionSource, type Failed, type Row, type RowRef } from '../types.js';
 import { unsafeIdReason } from '../util/safe-id.js';
 import { isLocalPath } from '../fetch/local-file.js';
 
 export type RawRecord = Record<string, unknown>;
 
+/** How records become rows: the columns to read, and what a row without a caption becomes. */
+export interface RowRules {
+  readonly columns: ColumnNames;
+  readonly missingCaptions: MissingCaptions;
+}
+
 /**
  * @param positionalId the row's id when the input has no id column (its position)
  * @param source the input file, when a run reads several
  */
-export function normalizeRecord(record: RawRecord, index: number, columns: ColumnNames, positionalId?: string, source?: string): Row | Failed {
+export function normalizeRecord(record: RawRecord, index: number, { columns, missingCaptions }: RowRules, positionalId?: string, source?: string): Row | Failed {
   const id = positionalId ?? scalarText(record[columns.id]);
   const rawUrl = record[columns.url];
   const url = typeof rawUrl === 'string' ? rawUrl.trim() : undefined;
@@ -27,10 +33,12 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
   if (urlProblem) return failed(refOf(index, id, url, source), 'bad_url', `row ${index} (id ${id}): ${urlProblem}`);
 
   // A sample without a caption trains nothing, and SimpleTuner refuses a whole dataset
-  // whose metadata holds one empty caption: refuse the row before any request.
-  const ownCaption = foldNewlines(captionText(record[columns.caption]));
-  const caption = ownCaption || foldNewlines(captionText(record[columns.fallbackCaption]));
-  if (!caption) {
+  // whose metadata holds one empty caption: refuse the row before any request, unless
+  // the run stores such images to caption them later (`--missing-captions keep`).
+  const own = foldNewlines(captionText(record[columns.caption]));
+  const fallback = own ? '' : foldNewlines(captionText(record[columns.fallbackCaption]));
+  const captionSource: CaptionSource = own ? 'caption' : fallback ? 'fallback' : 'none';
+  if (captionSource === 'none' && missingCaptions === 'fail') {
     return failed(refOf(index, id, url, source), 'no_caption', `row ${index} (id ${id}): no caption in column "${columns.caption}" nor in "${columns.fallbackCaption}"`);
   }
 
@@ -39,8 +47,8 @@ export function normalizeRecord(record: RawRecord, index: number, columns: Colum
     index,
     id,
     url,
-    caption,
-    captionSource: ownCaption ? 'caption' : 'fallback',
+    caption: own || fallback || null,
+    captionSource,
     columns: plainColumns(record),
   };
   if (source !== undefined) row.source = source;

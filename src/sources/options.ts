@@ -16,6 +16,13 @@ import { DEFAULT_MAX_ROW_BYTES } from './row-size.js';
 export type InputFormat = 'ndjson' | 'csv' | 'tsv' | 'txt' | 'parquet';
 export const INPUT_FORMATS: readonly InputFormat[] = ['ndjson', 'csv', 'tsv', 'txt', 'parquet'];
 
+/**
+ * What becomes of a row with no caption text (neither column): `fail` it as `no_caption`
+ * before any request, or `keep` it and store its image without a caption.
+ */
+export type MissingCaptions = 'fail' | 'keep';
+export const MISSING_CAPTIONS: readonly MissingCaptions[] = ['fail', 'keep'];
+
 export interface ColumnNames {
   readonly id: string;
   readonly url: string;
@@ -86,6 +93,8 @@ export interface InputOptions {
   readonly maxRowBytes?: number;
   /** `--sample`: only the rows it keeps go on; the others are left out of the run altogether. */
   readonly sample?: Sample;
+  /** `--missing-captions`: fail a row without a caption, or keep it uncaptioned. */
+  readonly missingCaptions: MissingCaptions;
 }
 
 /** The dataset's own column names (SimpleTuner's Parquet settings name the same). */
@@ -121,6 +130,8 @@ export function resolveInputOptions(given: Given = {}): InputOptions {
   const path = paths.length === 1 ? paths[0] : undefined;
   const format = inferInputFormat(paths[0], given.format);
   oneOf('--input-format', format, INPUT_FORMATS);
+  const missingCaptions = given.missingCaptions ?? 'fail';
+  oneOf('--missing-captions', missingCaptions, MISSING_CAPTIONS);
   if (paths.length > 1) {
     const formats = new Set(paths.map((each) => inferInputFormat(each, given.format)));
     if (formats.size > 1) throw new UsageError(`the inputs are of different formats (${[...formats].join(', ')}): give files of one format, or --input-format`);
@@ -139,6 +150,7 @@ export function resolveInputOptions(given: Given = {}): InputOptions {
     ...(given.keep === undefined ? {} : { keep: given.keep === 'all' ? 'all' : [...given.keep] }),
     maxRowBytes: integer('--max-row-bytes', given.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES, 1024, 2 ** 31 - 1),
     ...sampleOf(given.sample),
+    missingCaptions,
   };
 }
 

@@ -12,7 +12,7 @@ import { emptyCounters, type Counters, type Snapshot } from '../report/counters.
 import { formatMetrics, writeMetrics } from '../report/metrics.js';
 import type { ProgressReporter } from '../report/progress.js';
 import type { ResumeState, SavedRecord } from '../state/store.js';
-import type { Item, Outcome, Saved } from '../types.js';
+import type { CaptionSource, Item, Outcome, Saved } from '../types.js';
 
 export interface Summary {
   rows: number;
@@ -45,9 +45,11 @@ export interface ResultLine {
   width?: number;
   height?: number;
   bytes?: number;
-  /** sha256 of the stored image, and of the bytes fetched (before any re-encode). */
+  /** sha256 of the stored image, and of the bytes fetched (before any re-encode; also for a `duplicate_content` skip). */
   sha256?: string;
   original_sha256?: string;
+  /** Where a saved sample's caption came from: the caption column, the fallback column, or none (`--missing-captions keep`). */
+  caption_source?: CaptionSource;
 }
 
 /** Failure messages printed per reason before the rest go only to --results. */
@@ -65,10 +67,11 @@ function savedRecord(saved: Saved): SavedRecord {
     height: saved.height,
     bytes: saved.bytesWritten,
     bytesFetched: saved.bytesFetched,
+    originalSha256: saved.originalSha256,
     originalWidth: saved.originalWidth,
     originalHeight: saved.originalHeight,
     captionSource: saved.row.captionSource,
-    captionWords: wordCount(saved.row.caption),
+    captionWords: saved.row.caption === null ? 0 : wordCount(saved.row.caption),
   };
 }
 
@@ -92,6 +95,11 @@ export interface RecorderSetup {
   readonly hosts?: () => readonly HostStatus[];
   /** Add to `--results` instead of starting it afresh (a queue worker runs job after job). */
   readonly appendResults?: boolean;
+  /**
+   * Told of each outcome once the state holds it: rows waiting on this row's URL or
+   * content (stages/claims.ts) may look again.
+   */
+  readonly recorded?: (outcome: Outcome) => void;
 }
 
 const noHosts = (): readonly HostStatus[] => [];
@@ -170,6 +178,7 @@ export class Recorder {
       // The shared (Redis) state answers asynchronously; the local one at once.
       const recorded = this.#record(item);
       if (recorded) await recorded;
+      this.#setup.recorded?.(item);
       if (this.#resultsFailure) throw this.#resultsFailure;
       if (this.#results && !this.#results.write(`${JSON.stringify(toResultLine(item))}\n`)) {
         await once(this.#results, 'drain').catch(() => {}); // an 'error' ends the wait
@@ -193,6 +202,7 @@ export class Recorder {
       case 'skipped':
         counts.skipped++;
         counts.skips[outcome.reason] = (counts.skips[outcome.reason] ?? 0) + 1;
+        counts.bytesFetched += outcome.bytesFetched ?? 0;
         // A duplicate of another id leaves no record of its own id otherwise.
         if (state && DUPLICATE_SKIPS.has(outcome.reason)) recorded = state.store.recordSkipped(outcome.row.id, state.run, { reason: outcome.reason, url: outcome.row.url });
         break;
@@ -296,9 +306,16 @@ function toResultLine(outcome: Outcome): ResultLine {
         bytes: outcome.bytesWritten,
         sha256: outcome.sha256,
         original_sha256: outcome.originalSha256,
+        caption_source: outcome.row.captionSource,
       };
     case 'skipped':
-      return { ...base, status: 'skipped', reason: outcome.reason, attempts: 0 };
+      return {
+        ...base,
+        status: 'skipped',
+        reason: outcome.reason,
+        attempts: outcome.attempts ?? 0,
+        ...(outcome.originalSha256 === undefined ? {} : { original_sha256: outcome.originalSha256 }),
+      };
     case 'failed':
       return { ...base, status: 'failed', reason: outcome.reason, detail: outcome.detail, attempts: outcome.attempts };
   }

@@ -63,6 +63,7 @@ function toSample(item: Encoded, sha256: string): Sample {
   return {
     id: item.row.id,
     caption: item.row.caption,
+    captionSource: item.row.captionSource,
     image: item.image,
     sha256,
     originalSha256: item.originalSha256,

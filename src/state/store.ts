@@ -12,6 +12,7 @@ import { openDatabase } from '../util/sqlite.js';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { join } from 'node:path';
 import { isTransient, type FailureReason } from '../reasons.js';
+import type { CaptionSource } from '../types.js';
 import { SinkError, errorMessage } from '../errors.js';
 
 export const STATE_DIR = '.pipeline';
@@ -35,15 +36,15 @@ export interface SavedRecord {
   /** Bytes the sink wrote, and bytes fetched for it (retries included). */
   readonly bytes: number;
   readonly bytesFetched: number;
+  /** sha256 of the fetched bytes (`--dedupe content` finds earlier samples by it). */
+  readonly originalSha256: string;
   /** The fetched image's size, after EXIF orientation. */
   readonly originalWidth: number;
   readonly originalHeight: number;
-  /** Which column the caption came from. */
+  /** Which column the caption came from, if any (`--missing-captions keep`). */
   readonly captionSource: CaptionSource;
   readonly captionWords: number;
 }
-
-export type CaptionSource = 'caption' | 'fallback';
 
 /** What is recorded of a failed sample. */
 export interface FailedRecord {
@@ -112,6 +113,8 @@ export interface ResumeState {
   addSlowDowns(counts: ReadonlyMap<string, number>): void | Promise<void>;
   /** The id a sample from this URL was saved under, if any (`--dedupe url`). */
   savedUnder(url: string): string | undefined | Promise<string | undefined>;
+  /** The id a sample whose fetched bytes had this sha256 was saved under, if any (`--dedupe content`). */
+  savedWithContent(sha256: string): string | undefined | Promise<string | undefined>;
 }
 
 /** Columns added after the first release, and their types: an older state gains them (null for its samples). */
@@ -163,6 +166,7 @@ export class StateStore implements ResumeState {
         CREATE TABLE IF NOT EXISTS urls (url TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS skips (id TEXT PRIMARY KEY, reason TEXT NOT NULL, url TEXT, run INTEGER NOT NULL, updated_at TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS hosts (host TEXT PRIMARY KEY, slow_downs INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS contents (sha256 TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS runs (
           run INTEGER PRIMARY KEY AUTOINCREMENT,
           pid INTEGER NOT NULL,
@@ -214,13 +218,21 @@ export class StateStore implements ResumeState {
     };
   }
 
-  /** The sample and its URL in one transaction: the URL's first saved id keeps it. */
+  /**
+   * The sample, its URL and its content's hash in one transaction: the first id saved
+   * from a URL, or with some bytes, keeps it. Kept whether or not this run dedupes, so a
+   * later `--dedupe` run knows what earlier runs saved.
+   */
   recordSaved(id: string, run: number, saved: SavedRecord): void {
     this.#write(() => this.#statements.recordSaved(id, run, saved));
   }
 
   savedUnder(url: string): string | undefined {
     return this.#urlOwner.get(url)?.id;
+  }
+
+  savedWithContent(sha256: string): string | undefined {
+    return this.#statements.contentOwner.get(sha256)?.id;
   }
 
   /** A failure never overwrites a saved sample (a duplicate row failing later, say). */
@@ -295,12 +307,16 @@ function prepareWrites(db: DatabaseHandle) {
        caption_source = @captionSource, caption_words = @captionWords`,
   );
   const savedUrl = db.prepare<[{ url: string; id: string }]>('INSERT OR IGNORE INTO urls (url, id) VALUES (@url, @id)');
+  const savedContent = db.prepare<[{ sha256: string; id: string }]>('INSERT OR IGNORE INTO contents (sha256, id) VALUES (@sha256, @id)');
   return {
-    /** The sample and its URL in one transaction. */
+    /** The sample, its URL and its content's hash in one transaction. */
     recordSaved: db.transaction((id: string, run: number, record: SavedRecord) => {
-      saved.run({ id, run, ...record });
+      const { originalSha256, ...sample } = record;
+      saved.run({ id, run, ...sample });
       savedUrl.run({ url: record.url, id });
+      savedContent.run({ sha256: originalSha256, id });
     }),
+    contentOwner: db.prepare<[string], { id: string }>('SELECT id FROM contents WHERE sha256 = ?'),
     failed: db.prepare<[Record<string, unknown>]>(
       `INSERT INTO samples (id, status, reason, transient, failed_runs, last_run, updated_at, url, detail, bytes_fetched)
        VALUES (@id, 'failed', @reason, @transient, 1, @run, datetime('now'), @url, @detail, @bytesFetched)

@@ -20,6 +20,8 @@
 //   /photo/<ms>/<name>/<key>     examples/photos/<name> after <ms> milliseconds
 //   /limited/<max>/<key>         429 (Retry-After 1) when more than <max> requests are in flight to this host, else the JPEG after 50 ms
 //   /imgix/<name>                a photo from examples/photos, scaled imgix-style when ?w= and ?h= are given
+//   /gate/<status>/<name>/<key>  the first request waits until the test calls open(<key>), then answers
+//                                <status> (200: examples/photos/<name>); later requests get the photo at once
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -41,6 +43,20 @@ export async function startFaultyServer(options = {}) {
   const log = [];
   /** @type {Set<import('node:net').Socket>} */
   const sockets = new Set();
+  /** @type {Map<string, { opened: Promise<void>, open: () => void }>} */
+  const gates = new Map();
+  /** @param {string} key */
+  const gate = (key) => {
+    let found = gates.get(key);
+    if (!found) {
+      /** @type {() => void} */
+      let open = () => {};
+      const opened = new Promise((resolve) => (open = () => resolve(undefined)));
+      found = { opened, open };
+      gates.set(key, found);
+    }
+    return found;
+  };
 
   /** @param {import('node:http').IncomingMessage} request @param {import('node:http').ServerResponse} response */
   async function handle(request, response) {
@@ -138,6 +154,14 @@ export async function startFaultyServer(options = {}) {
         if (current > Number(param)) return send(429, { 'retry-after': '1', 'content-type': 'text/plain' }, Buffer.from('slow down\n'));
         await new Promise((resolve) => setTimeout(resolve, 50));
         return send(200);
+      case 'gate': {
+        const body = await readFile(join(PHOTOS, parts[1] ?? ''));
+        if (count === 1) {
+          await gate(parts[2] ?? '').opened;
+          if (param !== '200') return send(Number(param), { 'content-type': 'text/plain' }, Buffer.from(`status ${param}\n`));
+        }
+        return send(200, { 'content-type': 'application/octet-stream' }, body);
+      }
       case 'imgix': {
         const original = await readFile(join(PHOTOS, param));
         const w = Number(url.searchParams.get('w') ?? 0);
@@ -170,6 +194,8 @@ export async function startFaultyServer(options = {}) {
     requestsFor: (path) => seen.get(path) ?? 0,
     totalRequests: () => log.length,
     log,
+    /** Lets the first request of /gate/.../<key> answer. @param {string} key */
+    open: (key) => gate(key).open(),
     async close() {
       for (const socket of sockets) socket.destroy();
       await Promise.all(servers.map(({ server }) => new Promise((resolve) => server.close(() => resolve(undefined)))));
