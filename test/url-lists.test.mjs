@@ -1,7 +1,7 @@
 // URL lists (.txt: one image URL a line, ids are line numbers) and TSV (CSV with tabs),
 // as img2dataset reads them.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
@@ -34,8 +34,8 @@ describe('URL lists and TSV', () => {
     const text = `${lines.join('\n')}\n`;
     const list = join(work.path, 'list.txt');
     await writeFile(list, text);
-    // A URL list has no captions: its rows fail no_caption, before any request. (With
-    // --missing-captions keep, lines 1, 4 and 7 are saved uncaptioned.)
+    // A URL list has no captions: its rows fail no_caption, before any request (unless
+    // --missing-captions keep, below).
     const expected = [
       [1, '1', 'no_caption'],
       [4, '4', 'no_caption'],
@@ -53,6 +53,11 @@ describe('URL lists and TSV', () => {
     assert.deepEqual(await run('txt-gz', ['--input', join(work.path, 'list.txt.gz'), '--max-row-bytes', '1024']), expected);
     await writeFile(join(work.path, 'list.urls'), text);
     assert.deepEqual(await run('txt-format', ['--input', join(work.path, 'list.urls'), '--input-format', 'txt', '--max-row-bytes', '1024']), expected);
+
+    // With --missing-captions keep, the images of a URL list are stored, uncaptioned.
+    const kept = await run('txt-uncaptioned', ['--input', list, '--max-row-bytes', '1024', '--missing-captions', 'keep']);
+    assert.deepEqual(kept, expected.map(([line, id, reason]) => [line, id, reason === 'no_caption' ? 'saved' : reason]));
+    assert.deepEqual((await readdir(join(work.path, 'txt-uncaptioned'))).filter((name) => /^\d+\./.test(name)).sort(), ['1.png', '4.png', '7.png'], 'images, no captions');
 
     const keep = await runCli(['--input', list, '--keep-columns', 'url', '--output', join(work.path, 'txt-keep')]);
     assert.equal(keep.code, 2);
