@@ -12,7 +12,9 @@
 //   4. memory over the whole dataset: 567,597 rows (a generated Parquet file shaped like
 //      photo-concept-bucket) through the full pipeline against small images, peak RSS at
 //      50k rows and at the end; and reading that Parquet file alone, in rows/s;
-//   5. with --png-sweep: what each png zlib level costs, with and without adaptive filters.
+//   5. where one process ends (bench/one-process.mjs; --skip-limit leaves it out): the main
+//      thread's CPU per image, and the images/s and cores of libvips work that allows;
+//   6. with --png-sweep: what each png zlib level costs, with and without adaptive filters.
 //
 // --repeat rounds; in each, every setting's pipeline runs with its ceiling run just before
 // and just after it. Speeds are medians; ratios are the median of each round's own ratio,
@@ -24,7 +26,7 @@
 // leaves out loading sharp.
 //
 // Usage: npm run bench -- [--photos DIR] [--count N] [--repeat N] [--only png,png-fast,jpeg,jpeg-444,webp]
-//                         [--skip-throughput] [--skip-reference] [--png-sweep] [--skip-memory] [--rows N] [--memory-sink dir|null]
+//                         [--skip-throughput] [--skip-reference] [--skip-limit] [--png-sweep] [--skip-memory] [--rows N] [--memory-sink dir|null]
 // Photos: --photos DIR, else ../shared/tools/photos.sh into .bench-cache/photos when it
 // exists, else the bundled examples/photos.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -43,6 +45,7 @@ import { openRowSource } from '../dist/sources/open.js';
 import { sourceSetup } from '../dist/run.js';
 import { startCdnProcess } from './cdn-process.mjs';
 import { datasetCaption, datasetId } from './dataset-rows.mjs';
+import { measureOneProcess } from './one-process.mjs';
 import { cpuByKind, cpuSeconds, watchProcessTree } from './proc.mjs';
 
 /** Output settings measured, by name: the pipeline's flags (the ceiling gets the same). */
@@ -67,6 +70,7 @@ const { values: flags } = parseArgs({
     'skip-reference': { type: 'boolean', default: false },
     'skip-memory': { type: 'boolean', default: false },
     'memory-sink': { type: 'string', default: 'null' },
+    'skip-limit': { type: 'boolean', default: false },
   },
 });
 const settings = (flags['skip-throughput'] ? [] : flags.only.split(',')).map((name) => {
@@ -171,6 +175,7 @@ try {
     }
   }
 
+  if (!flags['skip-limit']) await measureOneProcess(photos, 244);
   if (flags['png-sweep']) await pngSweep(fileList);
   if (!flags['skip-memory']) await memoryOverDataset(Number(flags.rows), files);
 } finally {
@@ -240,7 +245,7 @@ async function runCeiling(fileList, extra) {
   // The process settings the pipeline gives itself (src/process-settings.ts): allocator, V8 heap.
   const child = spawn(process.execPath, [...NODE_FLAGS, join(ROOT, 'bench/ceiling.mjs'), fileList, ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...GLIBC_ENV, ...process.env },
+    env: { ...GLIBC_ENV, UV_THREADPOOL_SIZE: String(cores + 4), ...process.env },
   });
   // Watched as the pipeline is, though only its peak RSS is used: both pay the same.
   const watch = watchProcessTree(child.pid);

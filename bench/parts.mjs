@@ -22,7 +22,8 @@ import { resolveOptions } from '../dist/options.js';
 import { runPipeline } from '../dist/pipeline.js';
 import { GLIBC_ENV, NODE_FLAGS } from '../dist/cli/process-settings.js';
 import { openSink } from '../dist/sinks/load.js';
-import { sha256Hex } from '../dist/util/sha256.js';
+import { createHash } from 'node:crypto';
+const sha256Hex = (data) => createHash('sha256').update(data).digest('hex');
 import { startCdnProcess } from './cdn-process.mjs';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);

@@ -18,6 +18,7 @@ import { SinkError, errorMessage } from './errors.js';
 import { createRequestPlanner } from './fetch/cdn-resize.js';
 import { connectionNotes } from './fetch/dispatcher.js';
 import { createFetcher, type Fetcher } from './fetch/fetcher.js';
+import { createImagePool, type ImagePool } from './image/pool.js';
 import { resolveOptions, type Options, type PipelineOptions } from './options.js';
 import { barProgress, logProgress, silentProgress, type ProgressReporter } from './report/progress.js';
 import type { SharedOutput } from './sinks/contract.js';
@@ -98,10 +99,11 @@ async function runLocked(options: Options, source: RowSource, hooks: RunHooks): 
   try {
     const run = store?.startRun(runSettings(options)) ?? 0;
     const fetcher = createFetcher(options.fetch);
+    const images = createImagePool(options.image);
     try {
-      outcome = await runRows(options, source, { fetcher, ...(store ? { state: { store, run } } : {}) }, hooks);
+      outcome = await runRows(options, source, { fetcher, images, ...(store ? { state: { store, run } } : {}) }, hooks);
     } finally {
-      await fetcher.close().catch(() => {});
+      await Promise.all([fetcher.close().catch(() => {}), images.close().catch(() => {})]);
     }
     failure = outcome.failure;
     const exit = failure ? `error: ${errorMessage(failure.error)}` : outcome.summary?.interrupted ? 'stopped' : 'finished';
@@ -124,6 +126,8 @@ async function runLocked(options: Options, source: RowSource, hooks: RunHooks): 
 /** What a run over some rows is given besides its options: one machine's run, or one job of a queue worker. */
 export interface RunContext {
   readonly fetcher: Fetcher;
+  /** The image threads (image/pool.ts). */
+  readonly images: ImagePool;
   /** The resume state and this run's number in it; absent with --no-resume. */
   readonly state?: { readonly store: ResumeState; readonly run: number };
   /** Set when many workers write this output (see queue/worker.ts). */
@@ -197,14 +201,14 @@ export async function runRows(options: Options, source: RowSource, context: RunC
     });
     const planRequest = createRequestPlanner(options.fetch.cdnResizeHosts, options.image.resolution, options.image.round);
     const rows = sourceStage(source, hooks.stop, recorder.rowRead);
-    const fetch = fetchStage(fetcher, planRequest, options.fetch.concurrency, abandon.signal);
-    // --dedupe content decides as soon as the bytes are here, before they are decoded.
+    const image = imageStage(context.images, options.image.concurrency);
+    // --dedupe content decides once the bytes are hashed, with the decode (image/task.ts), before the sink.
     const dedupeContent = state && options.resume.dedupe.includes('content') ? contentDedupeStage(state.store, claims, options.image.concurrency) : undefined;
     await pipeline(
       state ? resumeStage(state.store, state.run, sink, options.resume, claims)(rows) : rows,
       metadataFilterStage(options.image),
-      dedupeContent ? (items: AsyncIterable<Item>) => dedupeContent(fetch(items)) : fetch,
-      imageStage(options.image),
+      fetchStage(fetcher, planRequest, options.fetch.concurrency, abandon.signal),
+      dedupeContent ? (items: AsyncIterable<Item>) => dedupeContent(image(items)) : image,
       sinkStage(sink, options.graceMs),
       recorder.consume,
     );
@@ -228,7 +232,7 @@ export async function runRows(options: Options, source: RowSource, context: RunC
 }
 
 function chooseProgress(options: Options, hooks: RunHooks): ProgressReporter {
-  if (hooks.log) return { update() {}, log: hooks.log, stop() {} };
+  if (hooks.log) return { start() {}, log: hooks.log, stop() {} };
   if (options.report.quiet) return silentProgress;
   if (options.report.progressBar) return barProgress(process.stderr);
   return logProgress((line) => void process.stderr.write(`${line}\n`), options.report.logEveryMs);

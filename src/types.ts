@@ -92,11 +92,10 @@ export interface Fetched {
   readonly row: Row;
   /**
    * The fetched bytes, in memory of their own that nothing else holds: the image stage
-   * frees it once the image is encoded (util/release-buffer.ts).
+   * moves it to an image thread, which frees it once the image is encoded
+   * (image/pool.ts, util/release-buffer.ts).
    */
   readonly body: Buffer;
-  /** sha256 of the fetched bytes, before any re-encode. */
-  readonly originalSha256: string;
   readonly attempts: number;
   readonly bytesFetched: number;
   /** The original's size, when the CDN was asked for a scaled copy (`--cdn-resize`). */
@@ -113,10 +112,9 @@ export interface Encoded {
   readonly kind: 'encoded';
   readonly row: Row;
   readonly image: Buffer;
-  /** sha256 of the fetched bytes `image` was made from. */
+  /** sha256 of `image`, and of the fetched bytes it was made from. */
+  readonly sha256: string;
   readonly originalSha256: string;
-  /** Whether `image` is the fetched bytes themselves, kept byte for byte (its sha256 is `originalSha256`). */
-  readonly storedAsFetched: boolean;
   readonly format: StoredFormat;
   readonly width: number;
   readonly height: number;

@@ -13,22 +13,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FetchOptions } from './options.js';
 import { errorMessage } from '../errors.js';
-import type { FailureReason, HashAlgorithm } from '../types.js';
+import type { FailureReason } from '../types.js';
 import { HostGate, type HostStatus, type Permit, type RequestOutcome } from './host-gate.js';
 import { createAgent, fetchOnce } from './http.js';
 import { isLocalPath, readLocalFile } from './local-file.js';
 
 export type FetchResult =
-  | {
-      readonly ok: true;
-      readonly body: Buffer;
-      /** The body's SHA-256, lower-case hex. */
-      readonly sha256: string;
-      /** The body's hash in the algorithm asked for, lower-case hex; absent when none was. */
-      readonly digest?: string;
-      readonly attempts: number;
-      readonly bytesFetched: number;
-    }
+  | { readonly ok: true; readonly body: Buffer; readonly attempts: number; readonly bytesFetched: number }
   | {
       readonly ok: false;
       readonly reason: FailureReason;
@@ -38,11 +29,8 @@ export type FetchResult =
     };
 
 export interface Fetcher {
-  /**
-   * Aborting `signal` ends the request or the wait for a retry at once, as `interrupted`.
-   * `digest`: a hash of the body to compute besides its SHA-256, as it arrives.
-   */
-  fetch(url: string, signal?: AbortSignal, digest?: HashAlgorithm): Promise<FetchResult>;
+  /** Aborting `signal` ends the request or the wait for a retry at once, as `interrupted`. */
+  fetch(url: string, signal?: AbortSignal): Promise<FetchResult>;
   hosts(): HostStatus[];
   close(): Promise<void>;
 }
@@ -64,7 +52,7 @@ export function createFetcher(options: FetchOptions, shared?: SharedHostLimits):
   const agent = createAgent(options);
   const gate = new HostGate({ maxPerHost: options.perHostConcurrency, ratePerSecond: options.ratePerSecond });
   return {
-    async fetch(url, abandon, digest) {
+    async fetch(url, abandon) {
       if (isLocalPath(url)) {
         if (abandon?.aborted) return { ok: false, reason: 'interrupted', detail: 'abandoned at shutdown', attempts: 0, bytesFetched: 0 };
         const read = await readLocalFile(url, options.allowLocalFiles, options.maxBytes);
@@ -88,14 +76,13 @@ export function createFetcher(options: FetchOptions, shared?: SharedHostLimits):
           if (abandon?.aborted) return interrupted(attempt - 1);
           return { ok: false, reason: 'limits_error', detail: `the host limits failed: ${errorMessage(error)}`, attempts: attempt - 1, bytesFetched };
         }
-        const result = await fetchOnce(url, agent, options, abandon, digest).catch((error: unknown) => {
+        const result = await fetchOnce(url, agent, options, abandon).catch((error: unknown) => {
           permit.release('other');
           throw error;
         });
         if (result.ok) {
           permit.release('ok');
-          const digested = result.digest === undefined ? {} : { digest: result.digest };
-          return { ok: true, body: result.body, sha256: result.sha256, ...digested, attempts: attempt, bytesFetched: bytesFetched + result.body.length };
+          return { ok: true, body: result.body, attempts: attempt, bytesFetched: bytesFetched + result.body.length };
         }
         const toldToWait = result.status !== undefined && SLOW_DOWN_STATUSES.has(result.status);
         permit.release(toldToWait ? 'slow_down' : result.status === undefined ? 'other' : 'answered', result.retryAfterMs);

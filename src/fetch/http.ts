@@ -14,10 +14,9 @@
  * Every response body is read to the end, dumped or destroyed: an unread undici body
  * holds its socket forever.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import type { FetchOptions } from './options.js';
-import type { FailureReason, HashAlgorithm } from '../types.js';
+import type { FailureReason } from '../types.js';
 import { errorMessage } from '../errors.js';
 import { isTransient } from '../reasons.js';
 import { BlockedAddressError, createAddressGuard } from './address-guard.js';
@@ -29,15 +28,7 @@ export const MAX_REDIRECTS = 5;
 export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 export type AttemptResult =
-  | {
-      readonly ok: true;
-      readonly body: Buffer;
-      /** The body's SHA-256, lower-case hex. */
-      readonly sha256: string;
-      /** The body's hash in the algorithm asked for (`digest`), lower-case hex; absent when none was. */
-      readonly digest?: string;
-      readonly status: number;
-    }
+  | { readonly ok: true; readonly body: Buffer; readonly status: number }
   | {
       readonly ok: false;
       readonly reason: FailureReason;
@@ -61,12 +52,11 @@ export function createAgent(options: FetchOptions): Dispatcher {
 /**
  * @param abandon aborted when the run gives up on rows in flight (shutdown after the
  * grace period): the attempt ends at once as `interrupted`.
- * @param digest a hash of the body to compute as well (`--verify-hash-column`, `--hash`)
  */
-export async function fetchOnce(url: string, agent: Dispatcher, options: FetchOptions, abandon?: AbortSignal, digest?: HashAlgorithm): Promise<AttemptResult> {
+export async function fetchOnce(url: string, agent: Dispatcher, options: FetchOptions, abandon?: AbortSignal): Promise<AttemptResult> {
   const attempt = attemptSignal(options.timeoutMs, abandon);
   try {
-    return await attemptFetch(url, agent, options, attempt.signal, digest);
+    return await attemptFetch(url, agent, options, attempt.signal);
   } finally {
     attempt.dispose();
   }
@@ -92,7 +82,7 @@ function attemptSignal(timeoutMs: number, abandon: AbortSignal | undefined): { s
   };
 }
 
-async function attemptFetch(url: string, agent: Dispatcher, options: FetchOptions, deadline: AbortSignal, digest: HashAlgorithm | undefined): Promise<AttemptResult> {
+async function attemptFetch(url: string, agent: Dispatcher, options: FetchOptions, deadline: AbortSignal): Promise<AttemptResult> {
   const agentTokens = [agentToken(options.userAgent)];
   const visited = new Set<string>();
   let current = url;
@@ -160,85 +150,79 @@ async function attemptFetch(url: string, agent: Dispatcher, options: FetchOption
       discard(body);
       return failure('too_large', `Content-Length ${declared} exceeds --max-bytes ${options.maxBytes}`, 0, statusCode);
     }
-    return readBody(body, statusCode, declared, deadline, options, digest);
+    return readBody(body, statusCode, declared, deadline, options);
   }
 }
 
-async function readBody(
+/**
+ * Reads a body to its end (or to the first reason to stop), chunk by chunk as the socket
+ * delivers them: through the stream's events, not its async iterator, which would cost a
+ * promise and a turn of the microtask queue per chunk on the main thread.
+ */
+function readBody(
   body: Dispatcher.ResponseData['body'],
   status: number,
   declared: number | undefined,
   deadline: AbortSignal,
   options: FetchOptions,
-  digest: HashAlgorithm | undefined,
 ): Promise<AttemptResult> {
-  const collected = new BodyBuffer(declared, digest);
+  const collected = new BodyBuffer(declared);
   let received = 0;
   let sniffed = false;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+  return new Promise<AttemptResult>((resolve) => {
+    let settled = false;
+    const settle = (result: AttemptResult) => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData).off('end', onEnd).off('error', onError);
+      resolve(result);
+    };
+    const stop = (result: AttemptResult) => {
+      settle(result);
+      discard(body);
+    };
+    const onData = (chunk: Buffer) => {
       received += chunk.length;
-      if (received > options.maxBytes) {
-        discard(body);
-        return failure('too_large', `body exceeds --max-bytes ${options.maxBytes}`, received, status);
-      }
+      if (received > options.maxBytes) return stop(failure('too_large', `body exceeds --max-bytes ${options.maxBytes}`, received, status));
       collected.append(chunk);
       if (!sniffed && received >= SNIFF_BYTES) {
         sniffed = true;
         const verdict = checkHead(collected.head(64), status);
-        if (verdict) {
-          discard(body);
-          return verdict;
-        }
+        if (verdict) stop(verdict);
       }
-    }
-  } catch (error) {
-    discard(body);
-    const short = declared !== undefined && received < declared;
-    const reason = deadline.aborted ? deadlineReason(deadline) : short && !isTimeout(error) ? 'truncated' : classify(error, deadline);
-    return failure(reason, describeError(error, deadline, options, received, declared), received, status);
-  }
-  if (declared !== undefined && received < declared) {
-    return failure('truncated', `body ended after ${received} of ${declared} bytes`, received, status);
-  }
-  const data = collected.contents();
-  if (!sniffed) {
-    const verdict = checkHead(data, status);
-    if (verdict) return verdict;
-  }
-  return { ok: true, body: data, ...collected.digests(), status };
+    };
+    const onEnd = () => {
+      if (declared !== undefined && received < declared) return settle(failure('truncated', `body ended after ${received} of ${declared} bytes`, received, status));
+      const data = collected.contents();
+      const verdict = sniffed ? undefined : checkHead(data, status);
+      settle(verdict ?? { ok: true, body: data, status });
+    };
+    const onError = (error: unknown) => {
+      const short = declared !== undefined && received < declared;
+      const reason = deadline.aborted ? deadlineReason(deadline) : short && !isTimeout(error) ? 'truncated' : classify(error, deadline);
+      stop(failure(reason, describeError(error, deadline, options, received, declared), received, status));
+    };
+    body.on('data', onData).once('end', onEnd).once('error', onError);
+  });
 }
 
 /**
  * A body's bytes in one Buffer. With a Content-Length the Buffer is allocated once at that
  * size and each chunk is copied in as it arrives, so the chunks can be freed at once
  * instead of living until a final concatenation (half the memory per body, one copy).
- * Without one, or if the body is longer than declared, chunks are kept and joined.
- *
- * Each chunk is also hashed as it arrives, while it is in the CPU's cache: a 64 KB chunk
- * takes about 30 µs, so even a 12 MB original never holds the event loop, and the hash
- * costs no second pass over the body, no copy and no trip to another thread. The SHA-256
- * is always taken (it is the metadata's `original_sha256`); a row whose input gives an md5
- * or sha512 to check (`--hash`) gets that digest too, in the same pass.
+ * Without one, or if the body is longer than declared, chunks are kept and joined. The
+ * body is hashed later, on an image thread (image/task.ts), not here on the main thread.
  */
 class BodyBuffer {
   #buffer: Buffer | undefined;
   #chunks: Buffer[] = [];
   #length = 0;
-  readonly #sha256 = createHash('sha256');
-  readonly #digest: HashAlgorithm | undefined;
-  /** The digest asked for, when it is not the SHA-256 already taken. */
-  readonly #other: Hash | undefined;
 
-  constructor(declared: number | undefined, digest: HashAlgorithm | undefined) {
+  constructor(declared: number | undefined) {
     if (declared !== undefined && declared > 0) this.#buffer = Buffer.allocUnsafeSlow(declared);
-    this.#digest = digest;
-    this.#other = digest === undefined || digest === 'sha256' ? undefined : createHash(digest);
   }
 
   append(chunk: Buffer): void {
-    this.#sha256.update(chunk);
-    this.#other?.update(chunk);
     if (this.#buffer && this.#length + chunk.length <= this.#buffer.length) {
       chunk.copy(this.#buffer, this.#length);
     } else {
@@ -251,13 +235,6 @@ class BodyBuffer {
 
   head(bytes: number): Buffer {
     return this.contents().subarray(0, bytes);
-  }
-
-  /** The hashes of everything appended, lower-case hex; call once, at the end. */
-  digests(): { sha256: string; digest?: string } {
-    const sha256 = this.#sha256.digest('hex');
-    if (this.#digest === undefined) return { sha256 };
-    return { sha256, digest: this.#other ? this.#other.digest('hex') : sha256 };
   }
 
   /**

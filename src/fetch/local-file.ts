@@ -14,7 +14,6 @@
  * sources/open.ts) before it gets here; a path still relative is read from the working
  * directory. A redirect from http(s) to `file:` is refused by the HTTP fetch, flag or not.
  */
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
@@ -23,12 +22,12 @@ import { errorMessage } from '../errors.js';
 import type { FailureReason } from '../types.js';
 import { describeHead, sniffImage } from './sniff.js';
 
-/** Bytes read (and hashed) at a time. */
+/** Bytes read at a time. */
 const READ_BYTES = 1024 * 1024;
 
 /** The outcome of reading one local file, shaped as the fetcher's results are. */
 export type LocalFileResult =
-  | { readonly ok: true; readonly body: Buffer; readonly sha256: string; readonly bytesFetched: number }
+  | { readonly ok: true; readonly body: Buffer; readonly bytesFetched: number }
   | { readonly ok: false; readonly reason: FailureReason; readonly detail: string; readonly bytesFetched: number };
 
 /** A row's URL that names a file of this machine: a `file:` URL, or a path (no scheme at all). */
@@ -69,21 +68,18 @@ export async function readLocalFile(url: string, allowed: boolean, maxBytes: num
     if (stat.size === 0) return fail('not_image', 'empty file');
     // Memory of its own, as a fetched body has (the image stage frees it: util/release-buffer.ts).
     const body = Buffer.allocUnsafeSlow(stat.size);
-    // Hashed a piece at a time as it is read, as fetched bodies are: a 64 MB file never
-    // holds the event loop for long.
-    const hash = createHash('sha256');
+    // A piece at a time: a 64 MB file never holds the event loop for long.
     let length = 0;
     while (length < body.length) {
       const { bytesRead } = await file.read(body, length, Math.min(READ_BYTES, body.length - length), length);
       if (bytesRead === 0) break; // cut short while read: what is there is judged below
-      hash.update(body.subarray(length, length + bytesRead));
       length += bytesRead;
     }
     const bytes = body.subarray(0, length);
     if (!sniffImage(bytes)) {
       return { ok: false, reason: 'not_image', detail: length === 0 ? 'empty file' : `file is not an image (starts with ${describeHead(bytes)})`, bytesFetched: length };
     }
-    return { ok: true, body: bytes, sha256: hash.digest('hex'), bytesFetched: length };
+    return { ok: true, body: bytes, bytesFetched: length };
   } catch (error) {
     return fail('file_unreadable', fileProblem(error));
   } finally {

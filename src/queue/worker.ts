@@ -24,6 +24,7 @@ import { Queue, Worker, WaitingError, type Job } from 'bullmq';
 import { SinkError, UsageError, errorMessage } from '../errors.js';
 import { connectionNotes } from '../fetch/dispatcher.js';
 import { createFetcher } from '../fetch/fetcher.js';
+import { createImagePool } from '../image/pool.js';
 import type { Options } from '../options.js';
 import { runRows, sourceSetup } from '../run.js';
 import { openRowSource } from '../sources/open.js';
@@ -94,6 +95,7 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
     const state = new RedisState(redis, keys, { dedupe: options.resume.dedupe });
     const limits = createSharedHostLimits(redis, keys, options.fetch);
     const fetcher = held.hold(createFetcher(options.fetch, limits), (each) => each.close());
+    const images = held.hold(createImagePool(options.image), (pool) => pool.close());
     const stopAll = new AbortController();
     const onStop = () => stopAll.abort();
     setup.stop.addEventListener('abort', onStop, { once: true });
@@ -130,7 +132,7 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerOutcome> {
         outcome = await runRows(
           jobOptions,
           source,
-          { fetcher, state: { store: state, run }, shared: { job: name, attempt, shards: state }, appendResults: true },
+          { fetcher, images, state: { store: state, run }, shared: { job: name, attempt, shards: state }, appendResults: true },
           { stop: stopAll.signal },
         );
       } finally {

@@ -7,7 +7,11 @@ import type { HostStatus } from '../fetch/host-gate.js';
 import type { Snapshot } from './counters.js';
 
 export interface ProgressReporter {
-  update(snapshot: Snapshot): void;
+  /**
+   * Shows the run's progress from now on, reading it when it draws (a few times a second
+   * at most): not at every row, where the main thread's time per image is counted.
+   */
+  start(read: () => Snapshot): void;
   /** Prints a line without breaking the bar. */
   log(message: string): void;
   stop(): void;
@@ -48,18 +52,20 @@ function hostsPart(hosts: readonly HostStatus[]): string {
     .join('');
 }
 
-/** Plain lines on stderr every `everyMs` (cron, pipes), from the latest update. */
+/** Plain lines on stderr every `everyMs` (cron, pipes). */
 export function logProgress(write: (line: string) => void, everyMs: number): ProgressReporter {
-  let latest: Snapshot | undefined;
-  const timer = everyMs > 0 ? setInterval(() => latest && write(`progress: ${progressLine(latest)}`), everyMs).unref() : undefined;
+  let timer: NodeJS.Timeout | undefined;
   return {
-    update(snapshot) {
-      latest = snapshot;
+    start(read) {
+      if (everyMs > 0) timer = setInterval(() => write(`progress: ${progressLine(read())}`), everyMs).unref();
     },
     log: write,
     stop: () => clearInterval(timer),
   };
 }
+
+/** How often the bar is drawn. */
+const BAR_EVERY_MS = 200;
 
 /** A live bar on a terminal. */
 export function barProgress(stream: NodeJS.WriteStream): ProgressReporter {
@@ -78,25 +84,31 @@ export function barProgress(stream: NodeJS.WriteStream): ProgressReporter {
     cliProgress.Presets.shades_classic,
   );
   let started = false;
+  let timer: NodeJS.Timeout | undefined;
   return {
-    update(snapshot) {
-      if (!started) {
-        bar.start(snapshot.total ?? 0, 0, { line: '' });
-        started = true;
-      }
-      bar.update(snapshot.rows, { line: progressLine(snapshot) });
+    start(read) {
+      const draw = () => {
+        const snapshot = read();
+        if (!started) {
+          bar.start(snapshot.total ?? 0, 0, { line: '' });
+          started = true;
+        }
+        bar.update(snapshot.rows, { line: progressLine(snapshot) });
+      };
+      timer = setInterval(draw, BAR_EVERY_MS).unref();
     },
     log(message) {
       if (started) stream.write('\r\x1b[2K');
       stream.write(`${message}\n`);
     },
     stop() {
+      clearInterval(timer);
       if (started) bar.stop();
     },
   };
 }
 
-export const silentProgress: ProgressReporter = { update() {}, log() {}, stop() {} };
+export const silentProgress: ProgressReporter = { start() {}, log() {}, stop() {} };
 
 function formatDuration(seconds: number): string {
   const s = Math.round(seconds);

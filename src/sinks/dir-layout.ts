@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { writeError } from '../errors.js';
 import { extensionOf } from '../image/encode.js';
 import type { ImageFormat } from '../types.js';
-import { removeStaleTemporaryFiles, writeFilesAtomically } from '../util/atomic-file.js';
+import { removeStaleTemporaryFiles } from '../util/atomic-file.js';
+import type { FileWriter } from '../util/file-writer.js';
 import { exists } from '../util/exists.js';
 import type { Sample } from './contract.js';
 import { fnv1a } from '../util/fnv1a.js';
@@ -52,11 +53,12 @@ export class DirLayout {
   }
 
   /**
-   * The caption, then the image, each renamed into place whole. Returns bytes written.
-   * A sample without a caption has no `.txt`: one an earlier store of the id left is
-   * removed first, so that the image on disk never sits beside a caption not its own.
+   * The caption, then the image, each renamed into place whole, by `writer`'s threads.
+   * Returns bytes written. A sample without a caption has no `.txt`: one an earlier store
+   * of the id left is removed first, so that the image on disk never sits beside a caption
+   * not its own.
    */
-  async write(sample: Sample): Promise<number> {
+  async write(sample: Sample, writer: FileWriter): Promise<number> {
     const folder = join(this.#output, this.folderOf(sample.id));
     if (!this.#made.has(folder)) {
       await mkdir(folder, { recursive: true });
@@ -66,9 +68,9 @@ export class DirLayout {
     const image = [`${sample.id}.${sample.extension}`, sample.image] as const;
     if (sample.caption === null) {
       await rm(join(folder, captionFile), { force: true }).catch((error: unknown) => Promise.reject(writeError(join(folder, captionFile), error)));
-      return writeFilesAtomically(folder, [image]);
+      return writer.writeFiles(folder, [image]);
     }
-    return writeFilesAtomically(folder, [[captionFile, sample.caption], image]);
+    return writer.writeFiles(folder, [[captionFile, sample.caption], image]);
   }
 
   /**

@@ -24,6 +24,7 @@ import { UsageError, errorMessage, writeError } from '../errors.js';
 import { STATE_DIR } from '../state/store.js';
 import type { StoredFormat } from '../types.js';
 import { writeFilesAtomically } from '../util/atomic-file.js';
+import { createFileWriter } from '../util/file-writer.js';
 import { exists } from '../util/exists.js';
 import { repeat } from '../util/repeat.js';
 import { SampleRefused, type Sample, type SharedOutput, type Sink, type SinkContext, type SinkFactory } from './contract.js';
@@ -54,6 +55,7 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
   if (removed > 0) log(`removed ${removed} temporary file(s) left by an earlier run`);
   const index = new SampleIndex(output, 'dir');
   const datasetFiles = datasetFileWriter(index, context);
+  const writer = createFileWriter(WRITER_THREADS);
   try {
     // The folder of a sample follows from --subfolders: another value would not find what is stored.
     const recorded = index.setting('subfolders') ?? (index.holdsSamples() ? '0' : undefined);
@@ -73,6 +75,7 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
     }
   } catch (error) {
     index.close();
+    await writer.close();
     throw error;
   }
   const everyMs = context.metadataEveryMs;
@@ -86,7 +89,7 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
     },
     async write(sample) {
       refuseUnreadable(sample);
-      const bytesWritten = await layout.write(sample);
+      const bytesWritten = await layout.write(sample, writer);
       index.put(describeStored(sample, layout, kept), true);
       return { bytesWritten };
     },
@@ -97,6 +100,7 @@ export const createDirSink: SinkFactory = async (context): Promise<Sink> => {
         if (uncaptioned > 0) log(uncaptionedNote(uncaptioned));
       } finally {
         index.close();
+        await writer.close();
       }
     },
   };
@@ -119,6 +123,12 @@ const FIRST_REFRESH_MS = 30_000;
 
 /** Writes are small and independent; a few at once keep the disk busy. */
 const WRITES_AT_ONCE = 8;
+/**
+ * Threads writing the samples' files (util/file-writer.ts). Each writes a sample in about a
+ * millisecond (the page cache takes it), so two keep up with any image rate of one process
+ * and keep a second write going while one waits on the disk.
+ */
+const WRITER_THREADS = 2;
 
 function refuseUnreadable(sample: Sample): void {
   if (TRAINER_CANNOT_OPEN.has(sample.format)) {
@@ -148,6 +158,7 @@ async function createSharedDirSink(context: SinkContext, shared: SharedOutput, l
   await mkdir(folder, { recursive: true });
   const path = join(folder, `${shared.job}.${shared.attempt}.ndjson`);
   const part = await open(path, 'a').catch((error: unknown) => Promise.reject(writeError(path, error)));
+  const writer = createFileWriter(WRITER_THREADS);
   return {
     concurrency: WRITES_AT_ONCE,
     // No index says whether a sample was stored with a caption; the caption is renamed
@@ -155,14 +166,14 @@ async function createSharedDirSink(context: SinkContext, shared: SharedOutput, l
     has: (id) => layout.holds(id, false),
     async write(sample) {
       refuseUnreadable(sample);
-      const bytesWritten = await layout.write(sample);
+      const bytesWritten = await layout.write(sample, writer);
       // One write per line, appended (O_APPEND): lines never interleave, and a kill
       // mid-line leaves a broken last line that finalize skips.
       await part.write(`${JSON.stringify(describeStored(sample, layout, kept))}\n`).catch((error: unknown) => Promise.reject(writeError(path, error)));
       return { bytesWritten };
     },
     async close() {
-      await part.close();
+      await Promise.all([part.close(), writer.close()]);
     },
   };
 }

@@ -1,14 +1,14 @@
 /**
- * `--dedupe content`, right after the fetch: a row whose fetched bytes (their sha256) an
+ * `--dedupe content`, after the image stage: a row whose fetched bytes (their sha256) an
  * earlier row saved under another id is skipped as `duplicate_content`, before it is
- * decoded, encoded or stored. The hash is known only once the bytes are here, so this
- * cannot spare the request; it spares everything after it. Deciding here rather than in
- * the sink stage keeps a duplicate out of the decode slots (the scarce ones) too.
+ * stored. The bytes are hashed on the image thread, with the decode (image/task.ts), so a
+ * duplicate is still fetched and decoded (rare in a real dataset: the main thread's time
+ * per image matters more than a decode now and then); it spares the write and the record.
  *
  * Two rows with the same bytes in flight at once: the later one waits here for the first
  * one's outcome (claims.ts), as rows with one URL wait in the resume stage, then asks the
- * state again. A waiting row holds its fetched body; one slot per decode slot bounds
- * those bytes (slots x --max-bytes, as for the stages around it).
+ * state again. A waiting row holds its encoded image; one slot per decode slot bounds
+ * them.
  */
 import type { ResumeState } from '../state/store.js';
 import type { Item } from '../types.js';
@@ -18,7 +18,7 @@ import type { InFlightClaims } from './claims.js';
 
 export function contentDedupeStage(store: ResumeState, claims: InFlightClaims, concurrency: number): AsyncTransform<Item, Item> {
   return mapConcurrent(async (item: Item, { signal }): Promise<Item> => {
-    if (item.kind !== 'fetched') return item;
+    if (item.kind !== 'encoded') return item;
     const { row, originalSha256 } = item;
     // Held until this row's outcome is recorded; a row with the same bytes then finds it in the state.
     for (let held = claims.claim(`content ${originalSha256}`, row, signal); held; held = claims.claim(`content ${originalSha256}`, row, signal)) {
@@ -26,7 +26,7 @@ export function contentDedupeStage(store: ResumeState, claims: InFlightClaims, c
     }
     const owner = await store.savedWithContent(originalSha256);
     if (owner === undefined || owner === row.id) return item;
-    releaseBuffer(item.body); // nothing else holds it: the image stage never sees this row
+    releaseBuffer(item.image); // nothing else holds it: the sink never sees this row
     return { kind: 'skipped', row, reason: 'duplicate_content', attempts: item.attempts, bytesFetched: item.bytesFetched, originalSha256 };
   }, { concurrency });
 }

@@ -122,6 +122,7 @@ export class Recorder {
   private constructor(setup: RecorderSetup, results: WriteStream | undefined) {
     this.#setup = setup;
     this.#results = results;
+    setup.progress.start(() => this.snapshot());
     const resultsPath = setup.report.resultsPath;
     if (results && resultsPath !== undefined) results.on('error', (error) => (this.#resultsFailure ??= writeError(resultsPath, error)));
     const metricsPath = setup.report.metricsPath;
@@ -224,7 +225,6 @@ export class Recorder {
         break;
       }
     }
-    this.#setup.progress.update(this.snapshot());
     return recorded;
   }
 

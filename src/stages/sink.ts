@@ -9,7 +9,6 @@ import { extensionOf } from '../image/encode.js';
 import type { Sample, Sink } from '../sinks/contract.js';
 import { failed, type Encoded, type Item } from '../types.js';
 import { mapConcurrent, type AsyncTransform } from '../util/map-concurrent.js';
-import { sha256Hex } from '../util/sha256.js';
 
 /**
  * @param graceMs after a fatal error stops the pipeline, how long writes already handed
@@ -19,9 +18,7 @@ export function sinkStage(sink: Sink, graceMs: number): AsyncTransform<Item, Ite
   return mapConcurrent(async (item: Item, { signal }): Promise<Item> => {
     if (item.kind !== 'encoded') return item;
     const { row, attempts, bytesFetched } = item;
-    // Hashed once, for the sink's metadata and for --results; an original kept byte for
-    // byte was hashed as it arrived.
-    const sha256 = item.storedAsFetched ? item.originalSha256 : sha256Hex(item.image);
+    const { sha256 } = item; // hashed on the image thread (image/task.ts)
     let bytesWritten: number;
     try {
       const result = await settleWithin(sink.write(toSample(item, sha256)), signal, graceMs);
