@@ -65,6 +65,8 @@ try {
   console.log(`single-machine run${pin ? ', pinned to core 0' : ''}: ${baseline.toFixed(1)} rows/s (baseline)`);
 
   const client = redis.client();
+  /** rows/s by number of workers. */
+  const speeds = new Map();
   for (const count of values.workers.split(',').map(Number)) {
     const queue = `bench-${count}`;
     const q = ['--redis', redis.url, '--queue', queue];
@@ -87,6 +89,7 @@ try {
     const { samples } = JSON.parse(status.stdout);
     if (samples.saved !== rows) throw new Error(`${count} worker(s) saved ${samples.saved} of ${rows} rows`);
     const perSecond = rows / seconds;
+    speeds.set(count, perSecond);
     console.log(
       `${count} worker(s): ${perSecond.toFixed(1)} rows/s = ${(perSecond / baseline).toFixed(2)} x baseline; ` +
         `Redis per row: ${(stats.calls / rows).toFixed(1)} commands, ${(stats.usec / rows).toFixed(0)} us of server CPU; ` +
@@ -94,6 +97,9 @@ try {
     );
   }
   client.disconnect();
+  if (pin && speeds.has(1)) {
+    for (const [count, perSecond] of speeds) if (count > 1) console.log(`${count} workers on a core each / 1 worker on one core: ${(perSecond / speeds.get(1)).toFixed(2)}`);
+  }
 } finally {
   server.stdin.end();
   await redis.close();
