@@ -47,8 +47,7 @@ export function createImagePool(options: ImageOptions): ImagePool {
     minThreads: threads,
     maxThreads: threads,
     concurrentTasksPerWorker: Math.ceil(options.concurrency / threads),
-    // The image stage bounds the images in flight; the pool never queues beyond them.
-    maxQueue: 'auto',
+    // The image stage bounds the images in flight (--image-concurrency): the pool's own queue needs no limit.
     workerData: options,
   });
   return {

@@ -28,7 +28,8 @@ export interface FileWriter {
 }
 
 export function createFileWriter(threads: number): FileWriter {
-  const pool = new Piscina({ filename: new URL('./file-writer-task.js', import.meta.url).href, minThreads: threads, maxThreads: threads, maxQueue: 'auto' });
+  // The sink bounds the writes in flight (its `concurrency`): the pool's own queue needs no limit.
+  const pool = new Piscina({ filename: new URL('./file-writer-task.js', import.meta.url).href, minThreads: threads, maxThreads: threads });
   return {
     async writeFiles(folder, files) {
       const bytes = files.reduce((sum, [, data]) => sum + Buffer.byteLength(data), 0);
