@@ -16,7 +16,7 @@
  * threads only start the work and wait: a few serve many slots.
  */
 import 'sharp'; // sharp's native library must be loaded by the main thread before any worker thread (sharp's docs, glibc Linux)
-import { Piscina } from 'piscina';
+import { createThreadPool } from '../util/thread-pool.js';
 import type { ExpectedHash } from '../types.js';
 import type { ImageOptions } from './options.js';
 import type { Size } from './size-rule.js';
@@ -42,12 +42,11 @@ export interface ImagePool {
 
 export function createImagePool(options: ImageOptions): ImagePool {
   const threads = threadsFor(options.concurrency);
-  const pool = new Piscina({
-    filename: new URL('./task.js', import.meta.url).href,
-    minThreads: threads,
-    maxThreads: threads,
-    concurrentTasksPerWorker: Math.ceil(options.concurrency / threads),
-    // The image stage bounds the images in flight (--image-concurrency): the pool's own queue needs no limit.
+  // The image stage bounds the images in flight (--image-concurrency).
+  const pool = createThreadPool({
+    module: new URL('./task.js', import.meta.url),
+    threads,
+    tasksPerThread: Math.ceil(options.concurrency / threads),
     workerData: options,
   });
   return {

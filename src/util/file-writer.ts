@@ -11,9 +11,9 @@
  * synchronous calls and answers once. An image's bytes are moved to the thread, not copied.
  */
 import { join } from 'node:path';
-import { Piscina } from 'piscina';
 import { writeError } from '../errors.js';
 import { temporaryName } from './atomic-file.js';
+import { createThreadPool } from './thread-pool.js';
 import type { WriteJob, WriteOutcome } from './file-writer-task.js';
 
 export interface FileWriter {
@@ -28,8 +28,8 @@ export interface FileWriter {
 }
 
 export function createFileWriter(threads: number): FileWriter {
-  // The sink bounds the writes in flight (its `concurrency`): the pool's own queue needs no limit.
-  const pool = new Piscina({ filename: new URL('./file-writer-task.js', import.meta.url).href, minThreads: threads, maxThreads: threads });
+  // The sink bounds the writes in flight (its `concurrency`).
+  const pool = createThreadPool({ module: new URL('./file-writer-task.js', import.meta.url), threads });
   return {
     async writeFiles(folder, files) {
       const bytes = files.reduce((sum, [, data]) => sum + Buffer.byteLength(data), 0);
