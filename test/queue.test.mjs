@@ -1,287 +1,20 @@
-// Many workers on one queue (BullMQ on a real redis-server), sharing one output folder.
+// Workers on one queue (BullMQ on a real redis-server): inputs split into jobs, settings
+// they must agree on, duplicates across them, and what they refuse.
 import assert from 'node:assert/strict';
-import { createReadStream, openAsBlob } from 'node:fs';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import * as arrow from 'apache-arrow';
-import { Queue } from 'bullmq';
-import { ParquetFile } from 'parquet-wasm';
-import tar from 'tar-stream';
-import { CLI, readResults, runCli, settled, tempDir } from './support/run.mjs';
-import { startCountingServer } from './support/counting-server.mjs';
-import { HAVE_REDIS, startRedis } from './support/redis.mjs';
-import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
-import { writeCsvRows, writeNdjsonRows, writeParquetRows } from '../dist/demo/dataset-files.js';
-import { spawn } from 'node:child_process';
+import { describe, it } from 'node:test';
 import { unlessMissing } from './support/needs.mjs';
-
-// Jobs are locked for 5 s (--job-lock): long enough that a live worker on a busy 2-core
-// machine always renews its lock in time (only the killed one loses its job), short enough
-// that the dead worker's job comes back within seconds.
-//
-// A worker is started with the process settings already given, as docs/reference.md's cron and
-// systemd lines do, so it is one process: the pid a test kills is the one doing the work.
-
-/** @param {string[]} args */
-function startWorker(args) {
-  const start = settled(['worker', ...args]);
-  const child = spawn(process.execPath, [...start.nodeFlags, CLI, 'worker', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: start.env });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
-  /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null, stderr: string }>} */
-  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
-  return { child, exited };
-}
-
-/** @param {() => Promise<boolean> | boolean} check */
-async function waitFor(check, ms = 60_000) {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** A metadata.parquet's rows as [filename, caption] pairs, in order. @param {string} path */
-async function readMetadata(path) {
-  const file = await ParquetFile.fromFile(await openAsBlob(path));
-  const table = arrow.tableFromIPC((await file.read()).intoIPCStream());
-  const names = /** @type {string[]} */ (table.getChild('filename')?.toArray() ?? []);
-  const captions = /** @type {string[]} */ (table.getChild('caption')?.toArray() ?? []);
-  return names.map((name, i) => [name, captions[i]]);
-}
-
-/** The keys (sample ids) in a WebDataset tar. @param {string} path */
-async function tarKeys(path) {
-  const extract = tar.extract();
-  createReadStream(path).pipe(extract);
-  const keys = new Set();
-  for await (const entry of extract) {
-    keys.add(entry.header.name.split('.')[0]);
-    entry.resume();
-  }
-  return [...keys];
-}
-
-/**
- * Rows of the test input: good ones, every 25th a 404, and a few broken lines.
- * @param {string} base @param {number} count
- */
-function makeRows(base, count) {
-  const lines = [];
-  const good = [];
-  const missing = [];
-  const broken = [];
-  for (let i = 1; i <= count; i++) {
-    if (i % 97 === 0) {
-      broken.push(i);
-      lines.push('{"id": "broken", "url": ');
-      continue;
-    }
-    const id = `p${String(i).padStart(4, '0')}`;
-    const url = i % 25 === 0 ? `${base}/missing/${id}.png` : `${base}/img/${id}.png`;
-    (i % 25 === 0 ? missing : good).push({ id, line: i, path: new URL(url).pathname });
-    lines.push(JSON.stringify({ id, url, cogvlm_caption: `photo ${id}` }));
-  }
-  return { text: `${lines.join('\n')}\n`, good, missing, broken };
-}
+import { makeRows, readMetadata, startWorker, useQueueFixture } from './support/queue.mjs';
+import { HAVE_REDIS } from './support/redis.mjs';
+import { readResults, runCli } from './support/run.mjs';
+import { writeCsvRows, writeNdjsonRows, writeParquetRows } from '../dist/demo/dataset-files.js';
 
 describe('workers on a queue', { skip: unlessMissing(HAVE_REDIS, 'redis-server (apt-get install redis-server)') }, () => {
-  /** @type {Awaited<ReturnType<typeof startRedis>>} */
-  let redis;
-  /** @type {Awaited<ReturnType<typeof startCountingServer>>} */
-  let server;
-  /** @type {Awaited<ReturnType<typeof tempDir>>} */
-  let work;
-  before(async () => {
-    redis = await startRedis();
-    server = await startCountingServer({ delayMs: 25 });
-    work = await tempDir();
-  });
-  after(async () => {
-    await server.close();
-    await redis.close();
-    await work.cleanup();
-  });
-
-  it('three workers, one killed mid-job and replaced: every row once, nothing fetched twice that was stored, the host cap held by all together', async () => {
-    const queue = 'kill-one';
-    const input = join(work.path, 'rows.ndjson');
-    const rows = makeRows(server.base, 640);
-    await writeFile(input, rows.text);
-    const output = join(work.path, 'shared');
-    const q = ['--redis', redis.url, '--queue', queue];
-
-    const first = await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '50']);
-    assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stdout, /^13 jobs \(13 new\) of 640 rows/);
-    const again = await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '50']);
-    assert.match(again.stdout, /^13 jobs \(0 new\)/, 'enqueueing the same input again adds nothing');
-    const other = await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '40']);
-    assert.equal(other.code, 2, 'another split of the input would overlap the first');
-
-    const PER_HOST = 4;
-    const workerArgs = (name) => [...q, '--output', output, '--resolution', '32', '--per-host-concurrency', String(PER_HOST), '--concurrency', '8',
-      '--job-lock', '5', '--exit-when-drained', '--log-every', '0', '--results', join(work.path, `results-${name}.ndjson`)];
-    const workers = ['a', 'b', 'c'].map((name) => startWorker(workerArgs(name)));
-    const victim = workers[0];
-
-    // Kill the first worker with SIGKILL while it holds a job, a third of the way in.
-    const client = redis.client();
-    /** @type {string} */
-    let killedJob = '';
-    try {
-      await waitFor(async () => {
-        const saved = Number((await client.hget(`pcp:${queue}:counts`, 'saved')) ?? 0);
-        const beat = await client.hget(`pcp:${queue}:workers`, `${(await import('node:os')).hostname()}:${victim.child.pid}`);
-        killedJob = beat ? JSON.parse(beat).job ?? '' : '';
-        return saved >= 150 && killedJob !== '';
-      });
-    } finally {
-      client.disconnect();
-    }
-    victim.child.kill('SIGKILL');
-    const killed = await victim.exited;
-    assert.equal(killed.signal, 'SIGKILL');
-    const replacement = startWorker(workerArgs('d'));
-
-    for (const worker of [...workers.slice(1), replacement]) {
-      const { code, stderr } = await worker.exited;
-      assert.equal(code, 0, stderr);
-    }
-    const finalized = await runCli(['finalize', ...q, '--output', output]);
-    assert.equal(finalized.code, 0, finalized.stderr);
-
-    // The dataset: every good row once, as SimpleTuner reads it.
-    const goodIds = rows.good.map(({ id }) => id).sort();
-    const images = (await readdir(output)).filter((name) => name.endsWith('.png')).sort();
-    assert.deepEqual(images, goodIds.map((id) => `${id}.png`), 'one image per good row, nothing else');
-    assert.deepEqual((await readdir(output)).filter((name) => name.startsWith('.') && name !== '.pipeline'), [], 'no temporary file left');
-    const filenames = (await readMetadata(join(output, 'metadata.parquet'))).map(([name]) => name);
-    assert.deepEqual([...filenames].sort(), images, 'metadata.parquet has one row per image');
-    const { samples, skipped } = await loadLikeSimpleTuner(join(output, 'simpletuner-dataloader.json'));
-    assert.equal(samples.size, goodIds.length, 'SimpleTuner trains on every image');
-    assert.deepEqual(skipped, { metadata_missing: [], too_small: [], missing_caption: [] });
-
-    // Every bad row failed with its reason.
-    const status = await runCli(['status', ...q, '--json']);
-    const report = JSON.parse(status.stdout);
-    assert.equal(report.samples.saved, goodIds.length);
-    assert.deepEqual(report.samples.failures, { http_404: rows.missing.length });
-    assert.deepEqual([report.jobs.waiting, report.jobs.active, report.jobs.completed, report.jobs.failed], [0, 0, 13, 0]);
-    // The report of the shared state counts what the workers recorded, and shows the shared folder's images.
-    const page = join(work.path, 'kill-one-report.html');
-    const reported = await runCli(['report', ...q, '--output', output, '--report', page, '--thumbnails', '10']);
-    assert.equal(reported.code, 0, reported.stderr);
-    const rowsWithIds = goodIds.length + rows.missing.length;
-    assert.match(reported.stdout, new RegExp(`^wrote ${page}: ${rowsWithIds} rows, ${goodIds.length} saved, ${rows.missing.length} failed, 0 skipped; 10 thumbnails`));
-    const results = (await Promise.all(['a', 'b', 'c', 'd'].map((name) => readResults(join(work.path, `results-${name}.ndjson`)).catch(() => [])))).flat();
-    for (const line of rows.broken) {
-      assert.ok(results.some((result) => result.index === line && result.status === 'failed' && result.reason === 'bad_row'), `line ${line} failed as bad_row`);
-    }
-    for (const { line } of rows.missing) {
-      assert.ok(results.some((result) => result.index === line && result.status === 'failed' && result.reason === 'http_404'), `line ${line} failed as http_404`);
-    }
-
-    // The host saw each sample once, except the rows of the killed worker's job whose
-    // requests were under way (fetched, not yet recorded): asked again once at most.
-    const [, firstRow, lastRow] = (/^rows-(\d+)-(\d+)$/.exec(killedJob) ?? []).map(Number);
-    for (const { line, path } of [...rows.good, ...rows.missing]) {
-      const count = server.requests.get(path) ?? 0;
-      const inKilledJob = line >= firstRow && line <= lastRow;
-      assert.ok(count === 1 || (inKilledJob && count === 2), `${path} (line ${line}) was requested ${count} times`);
-    }
-    assert.ok(server.maxInFlight() <= PER_HOST, `at most ${PER_HOST} requests in flight to the host from all workers, saw ${server.maxInFlight()}`);
-    assert.equal(server.maxInFlight(), PER_HOST, 'and the workers did use all of it');
-
-    // BullMQ's stalled-job check handed the dead worker's job on.
-    const connection = redis.client();
-    const bull = new Queue(queue, { connection });
-    try {
-      const job = await bull.getJob(killedJob);
-      assert.ok(job && job.stalledCounter >= 1, `${killedJob} was recovered from the dead worker (stalled ${job?.stalledCounter} times)`);
-    } finally {
-      await bull.close();
-      connection.disconnect();
-    }
-  });
-
-  it('SIGTERM hands the job in hand back within --grace (exit 143); a worker rides out Redis going away', async () => {
-    const queue = 'stop-and-outage';
-    const slow = await startCountingServer({ delayMs: 150 });
-    try {
-      const input = join(work.path, 'slow.ndjson');
-      const rows = makeRows(slow.base, 120);
-      await writeFile(input, rows.text);
-      const output = join(work.path, 'slow-out');
-      const q = ['--redis', redis.url, '--queue', queue];
-      assert.equal((await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '30'])).code, 0);
-      const args = [...q, '--output', output, '--resolution', '32', '--per-host-concurrency', '2', '--job-lock', '10', '--log-every', '0'];
-
-      const first = startWorker([...args, '--grace', '5']);
-      const client = redis.client();
-      try {
-        await waitFor(async () => Number((await client.hget(`pcp:${queue}:counts`, 'saved')) ?? 0) >= 5);
-      } finally {
-        client.disconnect();
-      }
-      first.child.kill('SIGTERM');
-      const stopped = await first.exited;
-      assert.equal(stopped.code, 143, stopped.stderr);
-      assert.match(stopped.stderr, /job rows-000000001-000000030: handed back to the queue/);
-      const between = JSON.parse((await runCli(['status', ...q, '--json'])).stdout);
-      assert.equal(between.jobs.active, 0, 'no job is left with the stopped worker');
-      assert.equal(between.jobs.waiting + between.jobs.completed, 4);
-
-      const second = startWorker([...args, '--exit-when-drained']);
-      await waitFor(async () => (slow.requests.size >= 60));
-      await redis.restartAfter(2_000);
-      const done = await second.exited;
-      assert.equal(done.code, 0, done.stderr);
-      assert.equal((await runCli(['finalize', ...q, '--output', output])).code, 0);
-      const images = (await readdir(output)).filter((name) => name.endsWith('.png')).sort();
-      assert.deepEqual(images, rows.good.map(({ id }) => `${id}.png`).sort(), 'every good row saved once');
-      for (const { path } of rows.good) assert.equal(slow.requests.get(path), 1, `${path} was fetched once`);
-    } finally {
-      await slow.close();
-    }
-  });
-
-  it('WebDataset shards from many workers: names from the jobs, each sample in one shard, what a killed worker left is settled', async () => {
-    const queue = 'shards';
-    const input = join(work.path, 'shards.ndjson');
-    const rows = makeRows(server.base, 300);
-    await writeFile(input, rows.text);
-    const output = join(work.path, 'shards-out');
-    const q = ['--redis', redis.url, '--queue', queue];
-    assert.equal((await runCli(['enqueue', ...q, '--input', input, '--rows-per-job', '50'])).code, 0);
-    const args = [...q, '--output', output, '--sink', 'webdataset', '--samples-per-shard', '10', '--resolution', '32', '--per-host-concurrency', '4', '--job-lock', '5', '--exit-when-drained', '--log-every', '0'];
-    const [victim, other] = [startWorker(args), startWorker(args)];
-    await waitFor(async () => (await readdir(output).catch(() => [])).filter((name) => name.endsWith('.tar')).length >= 4);
-    victim.child.kill('SIGKILL');
-    await victim.exited;
-    const replacement = startWorker(args);
-    for (const worker of [other, replacement]) assert.equal((await worker.exited).code, 0);
-    const finalized = await runCli(['finalize', ...q, '--output', output]);
-    assert.equal(finalized.code, 0, finalized.stderr);
-
-    const names = await readdir(output);
-    const shards = names.filter((name) => name.endsWith('.tar')).sort();
-    assert.ok(shards.every((name) => /^rows-\d{9}-\d{9}-\d{2}\.tar$/.test(name)), shards.join(' '));
-    const seen = new Map();
-    for (const shard of shards) {
-      assert.ok(names.includes(shard.replace('.tar', '_stats.json')), `${shard} has its stats`);
-      for (const key of await tarKeys(join(output, shard))) seen.set(key, [...(seen.get(key) ?? []), shard]);
-    }
-    const twice = [...seen].filter(([, where]) => where.length > 1);
-    assert.deepEqual(twice, [], 'no sample in two shards');
-    assert.deepEqual([...seen.keys()].sort(), rows.good.map(({ id }) => id).sort(), 'every good sample in a shard');
-    assert.deepEqual(names.filter((name) => name.startsWith('.') && name !== '.pipeline'), [], 'no temporary file left');
-    assert.match(finalized.stdout, new RegExp(`: ${rows.good.length} samples`));
-  });
+  const fixture = useQueueFixture();
 
   it('--dedupe url,content holds across workers: one job after another, what one worker saved the next one skips', async () => {
+    const { redis, server, work } = fixture;
     const queue = 'dedupe';
     const q = ['--redis', redis.url, '--queue', queue];
     // Every image of the counting server has the same bytes. Job 1 (rows 1-10) fetches ten
@@ -315,6 +48,7 @@ describe('workers on a queue', { skip: unlessMissing(HAVE_REDIS, 'redis-server (
   });
 
   it('refuses what cannot work, with one line and no stack trace', async () => {
+    const { redis, server, work } = fixture;
     const q = ['--redis', redis.url, '--queue', 'refusals'];
     const output = join(work.path, 'refusals');
     const withInput = await runCli(['worker', ...q, '--output', output, '--input', 'rows.ndjson']);
@@ -341,6 +75,7 @@ describe('workers on a queue', { skip: unlessMissing(HAVE_REDIS, 'redis-server (
   });
 
   it('Parquet, CSV and NDJSON inputs split into jobs that each read exactly their rows', async () => {
+    const { redis, server, work } = fixture;
     const rows = Array.from({ length: 50 }, (_, i) => ({
       id: 9000 + i,
       url: `${server.base}/img/split-${i}.png`,
@@ -370,6 +105,7 @@ describe('workers on a queue', { skip: unlessMissing(HAVE_REDIS, 'redis-server (
   });
 
   it('TSV and URL lists split into jobs too; workers with --sample keep exactly what a run with it keeps, and must agree on it', async () => {
+    const { redis, server, work } = fixture;
     const rows = Array.from({ length: 30 }, (_, i) => ({
       id: String(7000 + i),
       url: `${server.base}/img/tsv-${i}.png`,

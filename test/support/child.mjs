@@ -24,7 +24,7 @@ export function startCli(args, { nodeFlags, env = process.env, asUserWould = fal
  * Waits until `check()` is true, polling every 20 ms, for at most `ms`.
  * @param {() => boolean | Promise<boolean>} check
  */
-export async function waitFor(check, ms = 30_000) {
+export async function waitFor(check, ms = 60_000) {
   const until = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > until) throw new Error('timed out waiting');
