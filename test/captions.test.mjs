@@ -2,37 +2,22 @@
 // stored without one (no .txt, a null caption) and no SimpleTuner config it would refuse.
 // Real CLI runs against the test CDN on 127.0.0.1.
 import assert from 'node:assert/strict';
-import { createReadStream, existsSync, openAsBlob } from 'node:fs';
+import { existsSync, openAsBlob } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import * as arrow from 'apache-arrow';
 import { ParquetFile } from 'parquet-wasm';
-import tar from 'tar-stream';
 import { withTestCdn } from './support/cdn.mjs';
 import { readResults, runCli } from './support/run.mjs';
 import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
+import { readTar } from './support/tar.mjs';
 
 /** metadata.parquet's rows by filename. @param {string} output */
 async function readMetadata(output) {
   const file = await ParquetFile.fromFile(await openAsBlob(join(output, 'metadata.parquet')));
   const table = arrow.tableFromIPC((await file.read()).intoIPCStream());
   return new Map(table.toArray().map((row) => [row.filename, { caption: row.caption, source: row.caption_source }]));
-}
-
-/** Every member of a tar file, by name. @param {string} path */
-async function readTar(path) {
-  const extract = tar.extract();
-  /** @type {Map<string, Buffer>} */
-  const members = new Map();
-  createReadStream(path).pipe(extract);
-  for await (const entry of extract) {
-    /** @type {Buffer[]} */
-    const chunks = [];
-    for await (const chunk of entry) chunks.push(/** @type {Buffer} */ (chunk));
-    members.set(entry.header.name, Buffer.concat(chunks));
-  }
-  return members;
 }
 
 describe('--missing-captions', () => {

@@ -7,27 +7,15 @@ import { createHash } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as arrow from 'apache-arrow';
 import { ParquetFile } from 'parquet-wasm';
 import { PHOTOS, PHOTO_FILES } from './support/cdn.mjs';
 import { startCli, waitFor } from './support/child.mjs';
-import { startFaultyServer } from './support/faulty-server.mjs';
-import { readResults, runCli, tempDir } from './support/run.mjs';
+import { readResults, runCli } from './support/run.mjs';
+import { server, useServerAndFolder, work } from './support/server-and-folder.mjs';
 
-/** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof tempDir>>} */
-let work;
-
-before(async () => {
-  server = await startFaultyServer();
-  work = await tempDir();
-});
-after(async () => {
-  await server.close();
-  await work.cleanup();
-});
+useServerAndFolder();
 
 /** @param {string} name @param {Array<{ id: string, url: string, cogvlm_caption?: string }>} rows */
 async function writeRows(name, rows) {

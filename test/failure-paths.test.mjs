@@ -8,29 +8,18 @@ import { createReadStream, existsSync, openAsBlob } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as arrow from 'apache-arrow';
 import { ParquetFile } from 'parquet-wasm';
 import tar from 'tar-stream';
 import { PHOTO_FILES } from './support/cdn.mjs';
-import { startFaultyServer } from './support/faulty-server.mjs';
 import { killRun, startCli, waitFor } from './support/child.mjs';
-import { CLI, runCli, tempDir } from './support/run.mjs';
+import { CLI, runCli } from './support/run.mjs';
 import { loadLikeSimpleTuner } from './support/simpletuner.mjs';
 import { IS_ROOT, unlessMissing } from './support/needs.mjs';
+import { server, useServerAndFolder, work } from './support/server-and-folder.mjs';
 
-/** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof tempDir>>} */
-let work;
-before(async () => {
-  server = await startFaultyServer();
-  work = await tempDir();
-});
-after(async () => {
-  await server.close();
-  await work.cleanup();
-});
+useServerAndFolder();
 
 const needsRoot = unlessMissing(IS_ROOT, 'root (to mount a small tmpfs)');
 

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { waitFor } from './support/child.mjs';
 import { unlessMissing } from './support/needs.mjs';
-import { makeRows, startWorker, tarKeys, useQueueFixture } from './support/queue.mjs';
+import { makeRows, startWorker, useQueueFixture } from './support/queue.mjs';
 import { HAVE_REDIS } from './support/redis.mjs';
 import { runCli } from './support/run.mjs';
+import { tarKeys } from './support/tar.mjs';
 import { startCountingServer } from './support/counting-server.mjs';
 
 // Jobs are locked for 5 s (--job-lock): long enough that a live worker on a busy 2-core

@@ -7,30 +7,18 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { PHOTO_FILES } from './support/cdn.mjs';
-import { startFaultyServer } from './support/faulty-server.mjs';
 import { countImages, startCli, waitFor } from './support/child.mjs';
-import { outputFiles, readResults, runCli, tempDir } from './support/run.mjs';
+import { outputFiles, readResults, runCli } from './support/run.mjs';
 import { IS_ROOT, unlessMissing } from './support/needs.mjs';
+import { server, useServerAndFolder, work } from './support/server-and-folder.mjs';
 
 const PHOTOS = PHOTO_FILES;
 
-/** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof tempDir>>} */
-let work;
-
-before(async () => {
-  server = await startFaultyServer();
-  work = await tempDir();
-});
-after(async () => {
-  await server.close();
-  await work.cleanup();
-});
+useServerAndFolder();
 
 /**
  * Writes `count` rows of real photos served after `delayMs`; each id has its own path.

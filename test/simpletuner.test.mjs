@@ -4,29 +4,18 @@ import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { createDirSink } from '../dist/sinks/dir.js';
 import { PHOTO_FILES } from './support/cdn.mjs';
 import { countImages, killRun, startCli, waitFor } from './support/child.mjs';
-import { startFaultyServer } from './support/faulty-server.mjs';
-import { readResults, runCli, tempDir } from './support/run.mjs';
+import { readResults, runCli } from './support/run.mjs';
 import { planSize } from '../dist/image/size-rule.js';
 import { simpleTunerConfig } from '../dist/sinks/simpletuner.js';
 import { datasetsLikeSimpleTuner, loadLikeSimpleTuner, meetsMinimum } from './support/simpletuner.mjs';
+import { server, useServerAndFolder, work } from './support/server-and-folder.mjs';
 
-/** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof tempDir>>} */
-let work;
-before(async () => {
-  server = await startFaultyServer();
-  work = await tempDir();
-});
-after(async () => {
-  await server.close();
-  await work.cleanup();
-});
+useServerAndFolder();
 
 /** @param {string} name @param {object[]} rows */
 async function ndjson(name, rows) {

@@ -1,33 +1,22 @@
 // What lands on disk, read back with independent readers: parquet-wasm and apache-arrow
 // for Parquet, tar-stream for tar shards, sharp for images.
 import assert from 'node:assert/strict';
-import { createReadStream, openAsBlob } from 'node:fs';
+import { openAsBlob } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as arrow from 'apache-arrow';
 import { ParquetFile } from 'parquet-wasm';
 import sharp from 'sharp';
-import tar from 'tar-stream';
 import { PHOTO_FILES } from './support/cdn.mjs';
-import { startFaultyServer } from './support/faulty-server.mjs';
 import { startCli, waitFor } from './support/child.mjs';
-import { runCli, tempDir } from './support/run.mjs';
+import { runCli } from './support/run.mjs';
+import { server, useServerAndFolder, work } from './support/server-and-folder.mjs';
+import { readTar } from './support/tar.mjs';
 
 const PHOTOS = PHOTO_FILES;
 
-/** @type {Awaited<ReturnType<typeof startFaultyServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof tempDir>>} */
-let work;
-before(async () => {
-  server = await startFaultyServer();
-  work = await tempDir();
-});
-after(async () => {
-  await server.close();
-  await work.cleanup();
-});
+useServerAndFolder();
 
 /** @param {string} name @param {number} count @param {number} [delayMs] */
 async function rowsFile(name, count, delayMs = 0) {
@@ -50,20 +39,6 @@ async function readParquet(path) {
 }
 
 /** Every member of a tar file, with tar-stream. @param {string} path */
-async function readTar(path) {
-  const extract = tar.extract();
-  /** @type {Map<string, Buffer>} */
-  const members = new Map();
-  createReadStream(path).pipe(extract);
-  for await (const entry of extract) {
-    /** @type {Buffer[]} */
-    const chunks = [];
-    for await (const chunk of entry) chunks.push(/** @type {Buffer} */ (chunk));
-    members.set(entry.header.name, Buffer.concat(chunks));
-  }
-  return members;
-}
-
 describe('the dir sink', () => {
   test('metadata.parquet matches the files, and covers every saved sample once after a resumed run', async () => {
     const { rows, input } = await rowsFile('d', 14);

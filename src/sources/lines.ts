@@ -11,6 +11,8 @@
  * across two chunks comes out whole. "\n" ends a line and a "\r" before it is dropped
  * ("\r\n" files); the last line needs no newline.
  */
+import { failed, type Failed } from '../types.js';
+import { sizeText, tooLongText } from './row-size.js';
 
 /** A line longer than the bound, dropped as it streamed. */
 export interface LongLine {
@@ -57,6 +59,24 @@ export async function* splitLines(chunks: AsyncIterable<Buffer | string>, maxByt
     take(chunk.subarray(start));
   }
   if (length > 0) yield end();
+}
+
+/** A line of a one-record-per-line input, with its number in the file. */
+export interface NumberedLine {
+  readonly number: number;
+  readonly text: string;
+}
+
+/**
+ * The lines numbered from `firstLine` (a queue job reads a window of the file); a line past
+ * `maxBytes` (`--max-row-bytes`) comes out as a `bad_row` failure naming its number.
+ */
+export async function* numberedLines(chunks: AsyncIterable<Buffer | string>, maxBytes: number, firstLine = 1): AsyncGenerator<NumberedLine | Failed> {
+  let number = firstLine - 1;
+  for await (const line of splitLines(chunks, maxBytes)) {
+    number++;
+    yield typeof line === 'string' ? { number, text: line } : failed({ index: number }, 'bad_row', `line ${number}: ${tooLongText(maxBytes, sizeText(line.bytes))}`);
+  }
 }
 
 function decode(pieces: readonly Buffer[]): string {

@@ -1,14 +1,13 @@
 /**
- * NDJSON rows: one JSON object per line. Lines are split by `splitLines` (UTF-8 safe
+ * NDJSON rows: one JSON object per line. Lines are split by `numberedLines` (UTF-8 safe
  * across chunk boundaries, none held past `--max-row-bytes`); each line is parsed here so
  * that a broken or overlong line becomes a `bad_row` failure naming its line number
  * instead of ending the stream.
  */
 import type { Readable } from 'node:stream';
 import { failed, type Failed } from '../types.js';
-import { splitLines } from './lines.js';
+import { numberedLines } from './lines.js';
 import type { RawRecord } from './normalize.js';
-import { sizeText, tooLongText } from './row-size.js';
 
 export interface NumberedRecord {
   readonly index: number;
@@ -20,17 +19,16 @@ export interface NumberedRecord {
  * @param firstLine the number of the input's first line (a queue job reads a window of the file)
  */
 export async function* readNdjson(input: Readable, maxRowBytes: number, firstLine = 1): AsyncGenerator<NumberedRecord | Failed> {
-  let lineNumber = firstLine - 1;
-  for await (const line of splitLines(input, maxRowBytes)) {
-    lineNumber++;
-    if (typeof line !== 'string') {
-      yield failed({ index: lineNumber }, 'bad_row', `line ${lineNumber}: ${tooLongText(maxRowBytes, sizeText(line.bytes))}`);
+  for await (const line of numberedLines(input, maxRowBytes, firstLine)) {
+    if ('kind' in line) {
+      yield line;
       continue;
     }
-    if (line.trim() === '') continue;
+    if (line.text.trim() === '') continue;
+    const lineNumber = line.number;
     let value: unknown;
     try {
-      value = JSON.parse(line);
+      value = JSON.parse(line.text);
     } catch (error) {
       yield failed({ index: lineNumber }, 'bad_row', `line ${lineNumber}: invalid JSON (${(error as Error).message})`);
       continue;

@@ -1,10 +1,9 @@
 // What the queue tests share: a real redis-server and a counting image server, rows with
 // known bad ones among them, and readers of what the workers wrote.
-import { createReadStream, openAsBlob } from 'node:fs';
+import { openAsBlob } from 'node:fs';
 import { after, before } from 'node:test';
 import * as arrow from 'apache-arrow';
 import { ParquetFile } from 'parquet-wasm';
-import tar from 'tar-stream';
 import { startCli } from './child.mjs';
 import { startCountingServer } from './counting-server.mjs';
 import { startRedis } from './redis.mjs';
@@ -50,18 +49,6 @@ export async function readMetadata(path) {
   const names = /** @type {string[]} */ (table.getChild('filename')?.toArray() ?? []);
   const captions = /** @type {string[]} */ (table.getChild('caption')?.toArray() ?? []);
   return names.map((name, i) => [name, captions[i]]);
-}
-
-/** The keys (sample ids) in a WebDataset tar. @param {string} path */
-export async function tarKeys(path) {
-  const extract = tar.extract();
-  createReadStream(path).pipe(extract);
-  const keys = new Set();
-  for await (const entry of extract) {
-    keys.add(entry.header.name.split('.')[0]);
-    entry.resume();
-  }
-  return [...keys];
 }
 
 /**
