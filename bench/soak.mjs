@@ -13,8 +13,9 @@
 //   page, a body that stalls until --idle-timeout): these must be recorded failed, never stored.
 // - Every 2 to 5 s (seeded) `node dist/pipeline.js --input rows.parquet --output OUT ...` is
 //   started as cron would start it: the program as a user runs it (a parent that restarts
-//   itself with its process settings, and that child), whether or not a run is still going.
-//   A start while another run holds the output must exit 75.
+//   itself with its process settings, and that child), whether or not a run is still going,
+//   now and then twice at once. A start while another run holds the output must exit 75,
+//   and no two runs may ever have the output's resume state open at the same time.
 // - At random moments (seeded) a live run is killed with SIGKILL: the whole process group (a
 //   reboot, the OOM killer), the parent alone (its child must then exit by itself and the
 //   lock be taken over), or the child alone (the parent must die by the same signal).
@@ -581,7 +582,7 @@ function markdown(s) {
     `| child left after its parent was killed | median ${s.orphanExitMsMedian} ms, longest ${s.orphanExitMsMax} ms |`,
     `| longest run | ${s.longestRunSeconds.toFixed(0)} s |`,
     `| rows | ${s.rows}: ${s.goodRows} good (${KINDS.filter((k) => k.good).map((k) => k.kind).join(', ')}), ${s.failingRows} failing for good (${KINDS.filter((k) => !k.good).map((k) => k.kind).join(', ')}) |`,
-    `| good rows stored | ${s.stored} of ${s.goodRows} (${s.savedDuringSoak} by the runs during the soak, the rest by the final runs) |`,
+    `| good rows stored | ${s.stored} of ${s.goodRows} (${s.savedDuringSoak} of them by the runs during the soak) |`,
     `| lost (good rows not stored) | ${s.lost} |`,
     `| stored twice | ${s.duplicated} |`,
     `| failing rows stored | ${s.failingStored}; recorded failed with their reason: ${s.failingRecorded} of ${s.failingRows} |`,
