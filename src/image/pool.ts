@@ -16,7 +16,7 @@
  * threads only start the work and wait: a few serve many slots.
  */
 import 'sharp'; // sharp's native library must be loaded by the main thread before any worker thread (sharp's docs, glibc Linux)
-import { createThreadPool } from '../util/thread-pool.js';
+import { createThreadPool, isWholeMemory } from '../util/thread-pool.js';
 import type { ExpectedHash } from '../types.js';
 import type { ImageOptions } from './options.js';
 import type { Size } from './size-rule.js';
@@ -51,7 +51,7 @@ export function createImagePool(options: ImageOptions): ImagePool {
   });
   return {
     async encode(body, { originalSize, expectedHash }) {
-      const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+      const own = isWholeMemory(body);
       const task: ImageTask = { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), ...(originalSize ? { originalSize } : {}), ...(expectedHash ? { expectedHash } : {}) };
       // A body that is the whole of its memory is moved; another (a slice) is copied.
       return pool.run(task, own ? { transferList: [body.buffer as ArrayBuffer] } : {}) as Promise<EncodeOutcome>;

@@ -5,9 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { workerData } from 'node:worker_threads';
-import { Piscina } from 'piscina';
 import type { ExpectedHash, FailureReason, HashAlgorithm, StoredFormat } from '../types.js';
-import { releaseBuffer } from '../util/release-buffer.js';
+import { handBack } from '../util/thread-pool.js';
 import { encodeImage } from './encode.js';
 import type { ImageOptions } from './options.js';
 import type { Size } from './size-rule.js';
@@ -42,20 +41,17 @@ export default async function encodeTask({ body, originalSize, expectedHash }: I
   if (expectedHash) {
     const digest = expectedHash.algorithm === 'sha256' ? originalSha256 : sha(input, expectedHash.algorithm);
     if (digest !== expectedHash.hex) {
-      releaseBuffer(input);
-      return { ok: false, reason: 'hash_mismatch', detail: `the fetched bytes have ${expectedHash.algorithm} ${digest}, the input says ${expectedHash.hex}${otherAlgorithmHint(expectedHash)}` };
+      return handBack({ ok: false, reason: 'hash_mismatch', detail: `the fetched bytes have ${expectedHash.algorithm} ${digest}, the input says ${expectedHash.hex}${otherAlgorithmHint(expectedHash)}` }, [input]);
     }
   }
   const result = await encodeImage(input, options, originalSize);
-  const storedAsFetched = result.ok && result.image === input;
-  // sharp is done with the body once its promise settles; an original kept byte for byte goes back.
-  if (!storedAsFetched) releaseBuffer(input);
-  if (!result.ok) return result;
+  // sharp is done with the body once its promise settles: it goes back to the main thread
+  // with the encoded image, to be freed there (or as the image, when kept byte for byte).
+  if (!result.ok) return handBack(result, [input]);
   const { ok, image, ...sizes } = result;
+  const storedAsFetched = image === input;
   const outcome = { ok, ...sizes, image: new Uint8Array(image.buffer, image.byteOffset, image.byteLength), sha256: storedAsFetched ? originalSha256 : sha(image, 'sha256'), originalSha256 };
-  // Moved back, not copied, when it is the whole of its memory (sharp's output is).
-  const own = image.byteOffset === 0 && image.byteLength === image.buffer.byteLength;
-  return own ? (Piscina.move({ [Piscina.transferableSymbol]: [image.buffer], [Piscina.valueSymbol]: outcome } as never) as unknown as EncodeOutcome) : outcome;
+  return handBack(outcome, [image, input]);
 }
 
 function sha(data: Uint8Array, algorithm: HashAlgorithm): string {

@@ -13,7 +13,7 @@
 import { join } from 'node:path';
 import { writeError } from '../errors.js';
 import { temporaryName } from './atomic-file.js';
-import { createThreadPool } from './thread-pool.js';
+import { createThreadPool, isWholeMemory } from './thread-pool.js';
 import type { WriteJob, WriteOutcome } from './file-writer-task.js';
 
 export interface FileWriter {
@@ -35,7 +35,7 @@ export function createFileWriter(threads: number): FileWriter {
       const bytes = files.reduce((sum, [, data]) => sum + Buffer.byteLength(data), 0);
       const transfer: ArrayBuffer[] = [];
       const job: WriteJob = files.map(([name, data]) => {
-        if (typeof data !== 'string' && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) transfer.push(data.buffer);
+        if (typeof data !== 'string' && isWholeMemory(data)) transfer.push(data.buffer as ArrayBuffer);
         return { final: join(folder, name), temporary: join(folder, temporaryName(name)), data: typeof data === 'string' ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
       });
       const outcome = (await pool.run(job, { transferList: transfer })) as WriteOutcome;
