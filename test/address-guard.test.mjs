@@ -93,13 +93,16 @@ describe('which addresses are refused', () => {
   }
 
   it('finds the address in every spelling a URL allows', () => {
-    assert.equal(literalAddress('http://2852039166/'), '169.254.169.254');
-    assert.equal(literalAddress('http://0xa9.0xfe.0xa9.0xfe:8080'), '169.254.169.254');
-    assert.equal(literalAddress('http://0251.0376.0251.0376/'), '169.254.169.254');
-    assert.equal(literalAddress('http://169.254.169.254./'), '169.254.169.254');
-    assert.equal(literalAddress('http://[0:0:0:0:0:ffff:169.254.169.254]/'), '::ffff:a9fe:a9fe');
+    // Host spellings put into a loopback URL through its host setter, which parses them as
+    // a URL in a row would be parsed: nothing is fetched here.
+    const spelled = (host) => Object.assign(new URL('http://127.0.0.1/'), { host });
+    assert.equal(literalAddress(spelled('2852039166')), '169.254.169.254');
+    assert.equal(literalAddress(spelled('0xa9.0xfe.0xa9.0xfe:8080')), '169.254.169.254');
+    assert.equal(literalAddress(spelled('0251.0376.0251.0376')), '169.254.169.254');
+    assert.equal(literalAddress(spelled('169.254.169.254.')), '169.254.169.254');
+    assert.equal(literalAddress(spelled('[0:0:0:0:0:ffff:169.254.169.254]')), '::ffff:a9fe:a9fe');
     assert.equal(literalAddress(new URL('https://[::1]:8443')), '::1');
-    assert.equal(literalAddress('http://images.example/'), undefined);
+    assert.equal(literalAddress(spelled('images.example')), undefined);
   });
 
   it("keeps a name's allowed addresses; with none left, names every refused one", () => {

@@ -18,6 +18,7 @@ import { ParquetFile } from 'parquet-wasm';
 import sharp from 'sharp';
 import tar from 'tar-stream';
 import { PHOTOS, PHOTO_FILES, withTestCdn } from './support/cdn.mjs';
+import { unlessMissing } from './support/needs.mjs';
 import { HAVE_REDIS, startRedis } from './support/redis.mjs';
 import { runCli } from './support/run.mjs';
 
@@ -205,13 +206,7 @@ describe('--layout img2dataset', () => {
     assert.deepEqual(table.getChild('key')?.toArray().sort(), ['00000000', '00000001', '00000002', '00000003']);
   });
 
-  it('queue workers: job-named shards whose members follow the layout; every worker must use the same layout', async (t) => {
-    if (!HAVE_REDIS) {
-      const message = 'redis-server is not installed (apt-get install redis-server)';
-      if (process.env.CI === 'true') assert.fail(message);
-      t.skip(message);
-      return;
-    }
+  it('queue workers: job-named shards whose members follow the layout; every worker must use the same layout', { skip: unlessMissing(HAVE_REDIS, 'redis-server (apt-get install redis-server)') }, async () => {
     const redis = await startRedis();
     try {
       const output = join(context.work.path, 'queue');
