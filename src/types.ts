@@ -92,8 +92,8 @@ export interface Fetched {
   readonly row: Row;
   /**
    * The fetched bytes, in memory of their own that nothing else holds: the image stage
-   * moves it to an image thread, which frees it once the image is encoded
-   * (image/pool.ts, util/release-buffer.ts).
+   * moves it to an image thread, which hands it back to the main thread to be freed once
+   * the image is encoded (image/pool.ts, util/thread-pool.ts).
    */
   readonly body: Buffer;
   readonly attempts: number;

@@ -66,7 +66,7 @@ export async function readLocalFile(url: string, allowed: boolean, maxBytes: num
     if (!stat.isFile()) return fail('file_unreadable', stat.isDirectory() ? 'a folder, not a file' : 'not a regular file');
     if (stat.size > maxBytes) return fail('too_large', `file of ${stat.size} bytes exceeds --max-bytes ${maxBytes}`);
     if (stat.size === 0) return fail('not_image', 'empty file');
-    // Memory of its own, as a fetched body has (the image stage frees it: util/release-buffer.ts).
+    // Memory of its own, as a fetched body has (moved to an image thread and freed once encoded: image/pool.ts).
     const body = Buffer.allocUnsafeSlow(stat.size);
     // A piece at a time: a 64 MB file never holds the event loop for long.
     let length = 0;

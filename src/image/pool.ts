@@ -16,7 +16,8 @@
  * threads only start the work and wait: a few serve many slots.
  */
 import 'sharp'; // sharp's native library must be loaded by the main thread before any worker thread (sharp's docs, glibc Linux)
-import { createThreadPool, isWholeMemory } from '../util/thread-pool.js';
+import { isWholeMemory } from '../util/release-buffer.js';
+import { createThreadPool } from '../util/thread-pool.js';
 import type { ExpectedHash } from '../types.js';
 import type { ImageOptions } from './options.js';
 import type { Size } from './size-rule.js';

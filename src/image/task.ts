@@ -1,7 +1,8 @@
 /**
  * One image, on an image thread (pool.ts): the fetched body's SHA-256 (the metadata's
  * `original_sha256`) and the input's hash to check (`--verify-hash-column`, `--hash`), the
- * decode, resize and encode (encode.ts), the stored image's SHA-256, and the body freed.
+ * decode, resize and encode (encode.ts), the stored image's SHA-256; the body is handed
+ * back to the main thread to be freed (util/thread-pool.ts, handBack).
  */
 import { createHash } from 'node:crypto';
 import { workerData } from 'node:worker_threads';

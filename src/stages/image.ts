@@ -1,8 +1,8 @@
 /**
  * Stage 3, decode and resize: `fetched` items in, `encoded` items or `failed` items out,
  * `--image-concurrency` images at once. Each image is decoded, resized, encoded and hashed
- * on an image thread (image/pool.ts), its body moved there and freed there; each libvips
- * pipeline runs on a thread of libuv's pool.
+ * on an image thread (image/pool.ts), its body moved there and handed back to be freed;
+ * each libvips pipeline runs on a thread of libuv's pool.
  */
 import type { ImagePool } from '../image/pool.js';
 import { failed, type Item } from '../types.js';

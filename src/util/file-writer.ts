@@ -13,7 +13,8 @@
 import { join } from 'node:path';
 import { writeError } from '../errors.js';
 import { temporaryName } from './atomic-file.js';
-import { createThreadPool, isWholeMemory } from './thread-pool.js';
+import { isWholeMemory } from './release-buffer.js';
+import { createThreadPool } from './thread-pool.js';
 import type { WriteJob, WriteOutcome } from './file-writer-task.js';
 
 export interface FileWriter {

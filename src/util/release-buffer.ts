@@ -20,7 +20,13 @@
  * reads the bytes.
  */
 export function releaseBuffer(buffer: Buffer): void {
-  const memory = buffer.buffer;
-  if (!(memory instanceof ArrayBuffer) || buffer.byteOffset !== 0 || buffer.byteLength !== memory.byteLength || memory.byteLength === 0) return;
-  structuredClone(memory, { transfer: [memory] });
+  if (isWholeMemory(buffer)) structuredClone(buffer.buffer, { transfer: [buffer.buffer as ArrayBuffer] });
+}
+
+/**
+ * True when `data` views all of an ArrayBuffer of its own (not a SharedArrayBuffer, not
+ * empty), so that freeing or moving that memory takes nobody else's bytes.
+ */
+export function isWholeMemory(data: Uint8Array): boolean {
+  return data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.byteLength > 0;
 }

@@ -10,6 +10,7 @@
  * threads, piscina falls back to import(), which a closing pool stops cleanly.
  */
 import { Piscina } from 'piscina';
+import { isWholeMemory } from './release-buffer.js';
 
 export interface ThreadPoolOptions {
   /** The task module, as a file URL (`new URL('./task.js', import.meta.url)`). */
@@ -70,9 +71,4 @@ export function handBack<T>(result: T, buffers: ReadonlyArray<Uint8Array | strin
   }
   if (transfer.size === 0) return result;
   return Piscina.move({ [Piscina.transferableSymbol]: [...transfer], [Piscina.valueSymbol]: result } as never) as unknown as T;
-}
-
-/** True when `data` views all of an ArrayBuffer (not a SharedArrayBuffer), so moving it takes nobody else's bytes. */
-export function isWholeMemory(data: Uint8Array): boolean {
-  return data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.byteLength > 0;
 }
